@@ -1,0 +1,12 @@
+/**
+ * Every change to a table is one event, so replication can stream tables without
+ * touching the proxies. Expiry is absolute (monotonic ms of the node that made it);
+ * replication converts it to a remaining TTL on the wire.
+ */
+export type TableKind = 'connections' | 'udp_flows' | 'persist_source' | 'persist_cookie';
+
+export type TableEvent<V = unknown> =
+  | { readonly op: 'set'; readonly table: string; readonly kind: TableKind; readonly key: string; readonly value: V; readonly expiresAt: number | null; readonly seq: number }
+  | { readonly op: 'delete'; readonly table: string; readonly kind: TableKind; readonly key: string; readonly seq: number; readonly reason: 'removed' | 'expired' };
+
+export type TableListener<V = unknown> = (event: TableEvent<V>) => void;
