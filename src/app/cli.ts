@@ -1,0 +1,129 @@
+/**
+ * The `halo` command line. Every usage error names the flag and exits 2; a config
+ * error lists every problem with its path and exits 2.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { ConfigError, HaloError } from '../core/errors.js';
+import { loadConfigFile } from '../config/load.js';
+import { startDemoBackend } from './demo-backend.js';
+import { runNode } from './run.js';
+
+const HELP = `halo — active/standby HA load balancer
+
+Usage:
+  halo run --config FILE [--log-level LEVEL] [--log-format text|json]
+  halo validate --config FILE
+  halo demo-backend --name NAME --http PORT [--udp PORT] [--tcp-echo PORT] [--host ADDR]
+  halo version
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config.`;
+
+export class UsageError extends HaloError {
+  constructor(message: string) {
+    super('HALO_ERR_CLI_USAGE', message);
+    this.name = 'UsageError';
+  }
+}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, command: string) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError(`halo ${command}: ${(err as Error).message.replace(/\. To specify.*$/s, '')}`);
+  }
+}
+
+function portFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new UsageError(`${flag}: expected a port 0-65535, got "${value}"`);
+  return n;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function demoBackend(args: string[]): Promise<number> {
+  const v = parse(args, { name: { type: 'string' }, http: { type: 'string' }, udp: { type: 'string' }, 'tcp-echo': { type: 'string' }, host: { type: 'string' } }, 'demo-backend');
+  if (!v.name) throw new UsageError('halo demo-backend: --name is required');
+  const http = portFlag(v.http, '--http');
+  const udp = portFlag(v.udp, '--udp');
+  const tcpEcho = portFlag(v['tcp-echo'], '--tcp-echo');
+  if (http === undefined && udp === undefined && tcpEcho === undefined) throw new UsageError('halo demo-backend: give at least one of --http, --udp, --tcp-echo');
+  const backend = await startDemoBackend({
+    name: v.name,
+    ...(v.host !== undefined ? { host: v.host } : {}),
+    ...(http !== undefined ? { http } : {}),
+    ...(udp !== undefined ? { udp } : {}),
+    ...(tcpEcho !== undefined ? { tcpEcho } : {}),
+  });
+  process.stdout.write(`${JSON.stringify({ event: 'demo_backend_ready', name: v.name, ...backend.ports })}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await backend.close();
+  return 0;
+}
+
+function validate(args: string[]): number {
+  const v = parse(args, { config: { type: 'string', short: 'c' } }, 'validate');
+  if (!v.config) throw new UsageError('halo validate: --config FILE is required');
+  const cfg = loadConfigFile(v.config);
+  process.stdout.write(`${v.config}: ok (${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${cfg.services.map((s) => `${s.name} ${s.mode} :${s.listen.port}`).join(', ')})\n`);
+  return 0;
+}
+
+async function run(args: string[]): Promise<number> {
+  const v = parse(args, { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' } }, 'run');
+  if (!v.config) throw new UsageError('halo run: --config FILE is required');
+  const level = v['log-level'];
+  if (level !== undefined && !['error', 'warn', 'info', 'debug'].includes(level)) throw new UsageError(`--log-level: expected one of error, warn, info, debug, got "${level}"`);
+  const format = v['log-format'];
+  if (format !== undefined && format !== 'text' && format !== 'json') throw new UsageError(`--log-format: expected text or json, got "${format}"`);
+  return runNode({
+    configFile: v.config,
+    ...(level !== undefined ? { logLevel: level as 'error' | 'warn' | 'info' | 'debug' } : {}),
+    ...(format !== undefined ? { logFormat: format } : {}),
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await run(rest);
+      case 'validate':
+        return validate(rest);
+      case 'demo-backend':
+        return await demoBackend(rest);
+      case 'version':
+      case '--version':
+        process.stdout.write(`halo ${version()}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${HELP}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}" (try: halo help)`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.code}: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.code}: ${err.message}\n${command === undefined ? HELP : ''}`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The composition root of the data plane: for each configured service, its dispatcher
+ * (pure decisions and tables), its health monitor and its proxy, plus a 1 s ticker that
+ * expires tables. Knows nothing about election; the election side reads its health.
+ */
+import { readFileSync } from 'node:fs';
+import type { HaloConfig, ServiceConfig } from '../config/schema.js';
+import { HaloError } from '../core/errors.js';
+import { createDispatcher } from '../core/service/dispatcher.js';
+import type { ServiceDispatcher } from '../core/service/dispatcher-types.js';
+import type { Logger } from '../adapters/logger.js';
+import { systemClock } from '../adapters/system-clock.js';
+import { HealthMonitor } from '../adapters/health-monitor.js';
+import { TcpProxy } from '../adapters/proxy/tcp-proxy.js';
+import { UdpProxy } from '../adapters/proxy/udp-proxy.js';
+import { HttpProxy } from '../adapters/proxy/http-proxy.js';
+
+interface Proxy {
+  listen(): Promise<{ address: string; port: number }>;
+  close(drainMs: number): Promise<void>;
+}
+
+export interface ServiceRuntime {
+  readonly config: ServiceConfig;
+  readonly dispatcher: ServiceDispatcher;
+  readonly monitor: HealthMonitor;
+  readonly proxy: Proxy;
+  port?: number;
+  healthy: boolean;
+}
+
+/** Cookie secrets come from a file or the environment, never from the config text. */
+export function loadCookieSecret(service: ServiceConfig): Buffer | undefined {
+  const p = service.persistence;
+  if (p.type !== 'cookie') return undefined;
+  const where = `services[${service.name}].persistence`;
+  let secret: string | undefined;
+  if (p.secret_file !== undefined) {
+    try {
+      secret = readFileSync(p.secret_file, 'utf8').trim();
+    } catch (err) {
+      throw new HaloError('HALO_ERR_SECRET', `${where}.secret_file: cannot read ${p.secret_file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  } else if (p.secret_env !== undefined) {
+    secret = process.env[p.secret_env];
+    if (secret === undefined) throw new HaloError('HALO_ERR_SECRET', `${where}.secret_env: environment variable ${p.secret_env} is not set`);
+  }
+  if (secret === undefined || secret.length < 16) throw new HaloError('HALO_ERR_SECRET', `${where}: the cookie secret must be at least 16 characters`);
+  return Buffer.from(secret, 'utf8');
+}
+
+export class DataPlane {
+  readonly services = new Map<string, ServiceRuntime>();
+  private ticker: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly config: Readonly<HaloConfig>,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const service of this.config.services) {
+      const secret = loadCookieSecret(service);
+      const dispatcher = createDispatcher(service, secret === undefined ? {} : { cookieSecret: secret });
+      const log = this.log.child({ service: service.name });
+      const proxy = this.makeProxy(service, dispatcher, log);
+      const runtime: ServiceRuntime = {
+        config: service,
+        dispatcher,
+        proxy,
+        healthy: true,
+        monitor: new HealthMonitor({
+          service,
+          logger: log,
+          onChange: (pool, backend, up) => {
+            dispatcher.setBackendUp(pool, backend, up, systemClock.now());
+            this.checkServiceHealth(runtime, log);
+          },
+        }),
+      };
+      this.services.set(service.name, runtime);
+      try {
+        const bound = await proxy.listen();
+        runtime.port = bound.port;
+      } catch (err) {
+        throw new HaloError('HALO_ERR_LISTEN', `service ${service.name}: cannot listen on ${service.mode === 'udp' ? 'udp' : 'tcp'} ${service.listen.address}:${service.listen.port}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+      runtime.monitor.start();
+      log.info('service_started', { mode: service.mode, listen: `${service.listen.address}:${runtime.port}`, algorithm: service.algorithm, backends: service.backends.length, health_check: service.health_check.type, persistence: service.persistence.type });
+    }
+    this.ticker = setInterval(() => {
+      const now = systemClock.now();
+      for (const s of this.services.values()) s.dispatcher.tick(now);
+    }, 1000);
+  }
+
+  boundPort(service: string): number | undefined {
+    return this.services.get(service)?.port;
+  }
+
+  private makeProxy(service: ServiceConfig, dispatcher: ServiceDispatcher, logger: Logger): Proxy {
+    switch (service.mode) {
+      case 'tcp':
+        return new TcpProxy({ dispatcher, logger });
+      case 'udp':
+        return new UdpProxy({ dispatcher, logger });
+      case 'http':
+        return new HttpProxy({ dispatcher, logger });
+    }
+  }
+
+  /** "When none is healthy the service says so": one line on each transition. */
+  private checkServiceHealth(runtime: ServiceRuntime, log: Logger): void {
+    const healthy = runtime.dispatcher.hasHealthyBackend();
+    if (healthy === runtime.healthy) return;
+    runtime.healthy = healthy;
+    if (healthy) log.info('service_up', { cause: 'a backend is healthy again' });
+    else log.error('service_down', { cause: 'no healthy backend', backends: runtime.config.backends.map((b) => b.name) });
+  }
+
+  async stop(drainMs: number): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    await Promise.all(
+      [...this.services.values()].map(async (s) => {
+        await s.monitor.stop();
+        await s.proxy.close(drainMs);
+      }),
+    );
+  }
+}
