@@ -1,0 +1,349 @@
+/**
+ * The pure per-service brain behind a proxy: admission limits, L7 routing, backend choice
+ * (persistence first, then the pool's balancer), and accounting into balancers, tables and
+ * metrics. Proxies own sockets and call in with `now`; nothing here does I/O or waits.
+ */
+import type { BackendConfig, ServiceConfig } from '../../config/schema.js';
+import type { Balancer } from '../balancer/balancer.js';
+import { createBalancer } from '../balancer/create-balancer.js';
+import { sourceIpKey } from '../balancer/keys.js';
+import { ClientConnectionLimiter } from '../limits/client-connections.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
+import { ServiceMetrics, type BackendMetrics, type MetricsSnapshot } from '../metrics/service-metrics.js';
+import { compileRules, type RouteMatcher } from '../routing/rules.js';
+import { ConnectionTable } from '../tables/connection-table.js';
+import { CookieSigner, setCookieHeader } from '../tables/cookie-signer.js';
+import { PersistenceTable } from '../tables/persistence-table.js';
+import { UdpFlowTable } from '../tables/udp-flow-table.js';
+import type {
+  Admission,
+  BackendTarget,
+  Choice,
+  ChooseRequest,
+  ConnectionHandle,
+  HttpRouteInput,
+  RejectReason,
+  ServiceDispatcher,
+  UdpFlowResult,
+} from './dispatcher-types.js';
+
+export interface DispatcherOptions {
+  /** HMAC key for cookie persistence (required when persistence.type is cookie). */
+  readonly cookieSecret?: Buffer;
+  /** Wall-clock seconds, for the issue time inside signed cookies (injected: core reads no clock). */
+  readonly wallSeconds?: () => number;
+}
+
+interface BackendState {
+  readonly target: BackendTarget;
+  readonly config: BackendConfig;
+  readonly metrics: BackendMetrics;
+  up: boolean;
+  active: number;
+}
+
+interface PoolState {
+  readonly name: string;
+  readonly balancer: Balancer;
+  readonly backends: Map<string, BackendState>;
+  /** Backends at their max_connections cap: the balancer must avoid them. */
+  readonly capped: Set<string>;
+}
+
+const OK: Admission = Object.freeze({ ok: true });
+const reject = (reason: RejectReason): Admission => ({ ok: false, reason });
+
+export class Dispatcher implements ServiceDispatcher {
+  readonly metrics: ServiceMetrics;
+  readonly connections: ConnectionTable;
+  readonly flows: UdpFlowTable;
+  readonly persistence: PersistenceTable | undefined;
+  private readonly pools = new Map<string, PoolState>();
+  private readonly router: RouteMatcher;
+  private readonly perClient: ClientConnectionLimiter;
+  private readonly rate: RateLimiter | undefined;
+  private readonly signer: CookieSigner | undefined;
+  private readonly wallSeconds: () => number;
+  private open = 0;
+  private nextConnId = 0;
+
+  constructor(
+    readonly service: ServiceConfig,
+    opts: DispatcherOptions = {},
+  ) {
+    this.metrics = new ServiceMetrics({ service: service.name });
+    this.addPool('default', service.algorithm, service.backends);
+    for (const pool of service.pools) this.addPool(pool.name, pool.algorithm, pool.backends);
+    this.router = compileRules(service.rules);
+    this.perClient = new ClientConnectionLimiter(service.limits.max_connections_per_client);
+    const rps = service.limits.requests_per_second_per_client;
+    this.rate = rps > 0 ? new RateLimiter({ ratePerSecond: rps }) : undefined;
+    this.connections = new ConnectionTable({ name: `${service.name}/connections` });
+    this.flows = new UdpFlowTable({ name: `${service.name}/udp_flows`, idleMs: service.udp_flow_idle_ms, maxFlows: service.limits.max_flows });
+    const p = service.persistence;
+    this.persistence =
+      p.type === 'none'
+        ? undefined
+        : new PersistenceTable({
+            name: `${service.name}/${p.type === 'cookie' ? 'persist_cookie' : 'persist_source'}`,
+            kind: p.type === 'cookie' ? 'persist_cookie' : 'persist_source',
+            ttlMs: p.ttl_ms,
+            maxEntries: p.max_entries,
+          });
+    if (p.type === 'cookie') {
+      if (!opts.cookieSecret) throw new Error(`service ${service.name}: cookie persistence needs a secret`);
+      this.signer = new CookieSigner(opts.cookieSecret, service.name);
+    }
+    this.wallSeconds = opts.wallSeconds ?? (() => 0);
+  }
+
+  private addPool(name: string, algorithm: ServiceConfig['algorithm'], backends: readonly BackendConfig[]): void {
+    const states = new Map<string, BackendState>();
+    for (const b of backends) {
+      states.set(b.name, {
+        target: Object.freeze({ pool: name, name: b.name, address: b.address, port: b.port }),
+        config: b,
+        metrics: this.metrics.backend(name, b.name),
+        up: true,
+        active: 0,
+      });
+    }
+    this.pools.set(name, { name, balancer: createBalancer(algorithm, backends), backends: states, capped: new Set() });
+  }
+
+  admitConnection(clientIp: string, now: number): Admission {
+    const max = this.service.limits.max_connections;
+    if (max > 0 && this.open >= max) return this.rejected('max_connections', now);
+    if (!this.perClient.acquire(clientIp)) return this.rejected('max_connections_per_client', now);
+    this.open++;
+    return OK;
+  }
+
+  releaseConnection(clientIp: string): void {
+    this.perClient.release(clientIp);
+    if (this.open > 0) this.open--;
+  }
+
+  admitRequest(clientIp: string, now: number): Admission {
+    if (this.rate && !this.rate.allow(clientIp, now)) return this.rejected('rate_limited', now);
+    return OK;
+  }
+
+  private rejected(reason: RejectReason, now: number): Admission {
+    this.metrics.rejected(reason, now);
+    return reject(reason);
+  }
+
+  route(input: HttpRouteInput): string {
+    return this.router(input);
+  }
+
+  private eligible(state: BackendState | undefined, avoid: ReadonlySet<string> | undefined): state is BackendState {
+    if (!state || !state.up || state.config.weight === 0) return false;
+    if (avoid?.has(state.target.name)) return false;
+    const cap = state.config.max_connections;
+    return cap === 0 || state.active < cap;
+  }
+
+  choose(req: ChooseRequest, now: number): Choice | undefined {
+    const pool = this.pools.get(req.pool ?? 'default');
+    if (!pool) return undefined;
+    const persist = this.persistence;
+    const mode = this.service.persistence.type;
+
+    // 1. Persistence: the client keeps its backend while that backend can serve.
+    let sourceKey: string | undefined;
+    if (persist && mode === 'source_ip') {
+      sourceKey = `${pool.name}/${sourceIpKey(req.clientIp) ?? req.clientIp}`;
+      const stuck = persist.lookup(sourceKey, now);
+      const state = stuck ? pool.backends.get(stuck.backend) : undefined;
+      if (this.eligible(state, req.avoid)) {
+        persist.stick(sourceKey, pool.name, state.target.name, now);
+        return { target: state.target, persisted: true };
+      }
+    } else if (persist && this.signer && req.cookie !== undefined) {
+      const named = this.signer.verify(req.cookie);
+      const state = named && named.pool === pool.name ? pool.backends.get(named.backend) : undefined;
+      if (this.eligible(state, req.avoid)) {
+        persist.stick(req.cookie, pool.name, state.target.name, now);
+        return { target: state.target, persisted: true };
+      }
+    }
+
+    // 2. The balancer, avoiding backends that failed for this request or are at their cap.
+    let avoid = req.avoid;
+    if (pool.capped.size > 0) avoid = new Set([...(req.avoid ?? []), ...pool.capped]);
+    const key = sourceIpKey(req.clientIp) ?? req.clientIp;
+    const name = pool.balancer.pick({ now, key }, avoid);
+    const state = name === undefined ? undefined : pool.backends.get(name);
+    if (!state) return undefined;
+
+    // 3. Remember the choice for next time.
+    if (persist && sourceKey !== undefined) {
+      persist.stick(sourceKey, pool.name, state.target.name, now);
+    } else if (persist && this.signer) {
+      const value = this.signer.sign(pool.name, state.target.name, this.wallSeconds());
+      persist.stick(value, pool.name, state.target.name, now);
+      const setCookie = setCookieHeader(this.service.persistence.cookie_name, value, { maxAgeSeconds: Math.floor(this.service.persistence.ttl_ms / 1000) });
+      return { target: state.target, persisted: false, setCookie };
+    }
+    return { target: state.target, persisted: false };
+  }
+
+  private stateOf(target: BackendTarget): { pool: PoolState; state: BackendState } | undefined {
+    const pool = this.pools.get(target.pool);
+    const state = pool?.backends.get(target.name);
+    return pool && state ? { pool, state } : undefined;
+  }
+
+  private connStart(pool: PoolState, state: BackendState, now: number): void {
+    state.active++;
+    pool.balancer.onConnStart(state.target.name);
+    this.metrics.connOpened(state.metrics, now);
+    const cap = state.config.max_connections;
+    if (cap > 0 && state.active >= cap) pool.capped.add(state.target.name);
+  }
+
+  private connEnd(pool: PoolState, state: BackendState, now: number): void {
+    if (state.active > 0) state.active--;
+    pool.balancer.onConnEnd(state.target.name);
+    this.metrics.connClosed(state.metrics, now);
+    if (pool.capped.size > 0 && state.active < state.config.max_connections) pool.capped.delete(state.target.name);
+  }
+
+  connected(target: BackendTarget, info: { clientIp: string; clientPort: number; connectMs: number }, now: number): ConnectionHandle {
+    const found = this.stateOf(target);
+    const id = `${++this.nextConnId}`;
+    if (!found) return NOOP_HANDLE;
+    const { pool, state } = found;
+    this.connStart(pool, state, now);
+    // http samples whole responses in requestDone; tcp's best signal is the connect time.
+    if (this.service.mode !== 'http') pool.balancer.onSample(target.name, info.connectMs, now);
+    this.connections.open(id, { clientIp: info.clientIp, clientPort: info.clientPort, pool: pool.name, backend: target.name }, now);
+    let ended = false;
+    return {
+      id,
+      bytesToBackend: (n, t) => this.bytes(pool, state, id, 'to_backend', n, t),
+      bytesToClient: (n, t) => this.bytes(pool, state, id, 'to_client', n, t),
+      end: (t) => {
+        if (ended) return;
+        ended = true;
+        this.connEnd(pool, state, t);
+        this.connections.close(id, t);
+      },
+    };
+  }
+
+  private bytes(pool: PoolState, state: BackendState, id: string, dir: 'to_backend' | 'to_client', n: number, now: number): void {
+    this.metrics.bytes(state.metrics, dir, n, now);
+    pool.balancer.onBytes(state.target.name, n, now);
+    this.connections.addBytes(id, dir, n);
+  }
+
+  connectFailed(target: BackendTarget, _cause: string, now: number): void {
+    const found = this.stateOf(target);
+    if (found) this.metrics.connectFailed(found.state.metrics, now);
+  }
+
+  requestDone(target: BackendTarget, status: number, ms: number, now: number): void {
+    const found = this.stateOf(target);
+    if (!found) return;
+    this.metrics.request(found.state.metrics, status, ms, now);
+    found.pool.balancer.onSample(target.name, ms, now);
+  }
+
+  udpFlow(clientIp: string, clientPort: number, now: number): UdpFlowResult | { readonly rejected: RejectReason } | undefined {
+    const key = UdpFlowTable.key(clientIp, clientPort);
+    const flow = this.flows.get(key, now);
+    if (flow) {
+      const state = this.pools.get(flow.pool)?.backends.get(flow.backend);
+      // A flow whose backend went down is re-balanced rather than black-holed.
+      if (state?.up) return { target: state.target, created: false, key };
+    }
+    // Settle a stale or re-balanced flow under this key before replacing it.
+    this.removeFlow(key, now);
+    if (this.flows.size >= this.service.limits.max_flows) {
+      this.expireUdpFlows(now);
+      if (this.flows.size >= this.service.limits.max_flows) {
+        this.metrics.rejected('max_flows', now);
+        return { rejected: 'max_flows' };
+      }
+    }
+    const choice = this.choose({ clientIp }, now);
+    if (!choice) return undefined;
+    if (!this.flows.create(key, { clientIp, clientPort, pool: choice.target.pool, backend: choice.target.name }, now)) {
+      this.metrics.rejected('max_flows', now);
+      return { rejected: 'max_flows' };
+    }
+    const found = this.stateOf(choice.target);
+    if (found) this.connStart(found.pool, found.state, now);
+    return { target: choice.target, created: true, key };
+  }
+
+  udpDatagram(key: string, direction: 'to_backend' | 'to_client', bytes: number, now: number): void {
+    const flow = this.flows.datagram(key, direction, bytes, now);
+    if (!flow) return;
+    const pool = this.pools.get(flow.pool);
+    const state = pool?.backends.get(flow.backend);
+    if (!pool || !state) return;
+    this.metrics.packets(state.metrics, direction, 1, now);
+    this.metrics.bytes(state.metrics, direction, bytes, now);
+    pool.balancer.onBytes(flow.backend, bytes, now);
+  }
+
+  private removeFlow(key: string, now: number): void {
+    const flow = this.flows.peek(key);
+    if (!flow) return;
+    this.flows.remove(key, now);
+    this.flowEnded(flow, now);
+  }
+
+  private flowEnded(flow: { pool: string; backend: string }, now: number): void {
+    const pool = this.pools.get(flow.pool);
+    const state = pool?.backends.get(flow.backend);
+    if (pool && state) this.connEnd(pool, state, now);
+  }
+
+  expireUdpFlows(now: number): string[] {
+    return this.flows.expire(now, undefined, (_key, flow) => this.flowEnded(flow, now));
+  }
+
+  setBackendUp(pool: string, backend: string, up: boolean, _now: number): void {
+    const p = this.pools.get(pool);
+    const state = p?.backends.get(backend);
+    if (!p || !state || state.up === up) return;
+    state.up = up;
+    if (up) p.balancer.onUp(backend);
+    else p.balancer.onDown(backend);
+    this.metrics.setHealth(state.metrics, up);
+  }
+
+  hasHealthyBackend(pool = 'default'): boolean {
+    const p = this.pools.get(pool);
+    if (!p) return false;
+    for (const s of p.backends.values()) if (s.up && s.config.weight > 0) return true;
+    return false;
+  }
+
+  tick(now: number): void {
+    this.persistence?.expire(now);
+    this.rate?.prune(now);
+  }
+
+  snapshot(now: number): MetricsSnapshot {
+    return this.metrics.snapshot(now);
+  }
+
+  /** Backend health and load, for status output. */
+  backendStates(): Array<{ pool: string; name: string; up: boolean; active: number }> {
+    const out: Array<{ pool: string; name: string; up: boolean; active: number }> = [];
+    for (const p of this.pools.values()) for (const s of p.backends.values()) out.push({ pool: p.name, name: s.target.name, up: s.up, active: s.active });
+    return out;
+  }
+}
+
+const NOOP_HANDLE: ConnectionHandle = Object.freeze({ id: '0', bytesToBackend: () => {}, bytesToClient: () => {}, end: () => {} });
+
+export function createDispatcher(service: ServiceConfig, opts: DispatcherOptions = {}): Dispatcher {
+  return new Dispatcher(service, opts);
+}

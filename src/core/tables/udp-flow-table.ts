@@ -1,0 +1,138 @@
+/**
+ * UDP flows: client "ip:port" -> backend, forgotten after `idleMs` without a datagram.
+ * Every datagram extends the flow (touch); a set event goes out only when the expiry
+ * moved past the refresh threshold, so replicas keep flows alive without one event per
+ * packet. At `maxFlows` new flows are refused (the dispatcher rejects with max_flows)
+ * rather than evicting a live flow whose socket the proxy still holds.
+ */
+import { ExpiringTable, type TableEntry } from './expiring-table.js';
+import type { TableListener } from './table-event.js';
+
+export interface UdpFlowEntry {
+  readonly clientIp: string;
+  readonly clientPort: number;
+  readonly pool: string;
+  readonly backend: string;
+  readonly createdAt: number;
+  /** Client -> backend. */
+  packetsIn: number;
+  bytesIn: number;
+  /** Backend -> client. */
+  packetsOut: number;
+  bytesOut: number;
+}
+
+export interface UdpFlowInfo {
+  readonly clientIp: string;
+  readonly clientPort: number;
+  readonly pool: string;
+  readonly backend: string;
+}
+
+export interface UdpFlowTableOptions {
+  readonly name: string;
+  readonly idleMs: number;
+  readonly maxFlows: number;
+  /** Default idleMs / 4. */
+  readonly refreshMs?: number;
+}
+
+export class UdpFlowTable {
+  readonly idleMs: number;
+  private readonly table: ExpiringTable<UdpFlowEntry>;
+
+  /** The flow key for a client address; IPv6 literals are bracketed so ':' stays unambiguous. */
+  static key(clientIp: string, clientPort: number): string {
+    return clientIp.includes(':') ? `[${clientIp}]:${clientPort}` : `${clientIp}:${clientPort}`;
+  }
+
+  constructor(opts: UdpFlowTableOptions) {
+    this.idleMs = opts.idleMs;
+    this.table = new ExpiringTable<UdpFlowEntry>({
+      name: opts.name,
+      kind: 'udp_flows',
+      maxEntries: opts.maxFlows,
+      whenFull: 'refuse',
+      refreshMs: opts.refreshMs ?? opts.idleMs / 4,
+    });
+  }
+
+  get name(): string {
+    return this.table.name;
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  get seq(): number {
+    return this.table.seq;
+  }
+
+  get expireWork(): number {
+    return this.table.expireWork;
+  }
+
+  onEvent(listener: TableListener<UdpFlowEntry>): () => void {
+    return this.table.onEvent(listener);
+  }
+
+  /** The live flow, or undefined when absent or idle past its expiry. */
+  get(key: string, now: number): UdpFlowEntry | undefined {
+    return this.table.get(key, now);
+  }
+
+  /**
+   * Start a flow (replacing a stale one under the same key; call get() first). The
+   * returned entry is live. Undefined when the table is full of live flows.
+   */
+  create(key: string, info: UdpFlowInfo, now: number): UdpFlowEntry | undefined {
+    const entry: UdpFlowEntry = {
+      clientIp: info.clientIp,
+      clientPort: info.clientPort,
+      pool: info.pool,
+      backend: info.backend,
+      createdAt: now,
+      packetsIn: 0,
+      bytesIn: 0,
+      packetsOut: 0,
+      bytesOut: 0,
+    };
+    return this.table.set(key, entry, now, this.idleMs) ? entry : undefined;
+  }
+
+  /**
+   * One datagram on a flow: counters and idle expiry. Returns the flow, or undefined
+   * when it is unknown or already idle-expired (a datagram does not revive it).
+   */
+  datagram(key: string, direction: 'to_backend' | 'to_client', bytes: number, now: number): UdpFlowEntry | undefined {
+    const entry = this.table.touch(key, now, this.idleMs);
+    if (entry === undefined) return undefined;
+    if (direction === 'to_backend') {
+      entry.packetsIn++;
+      entry.bytesIn += bytes;
+    } else {
+      entry.packetsOut++;
+      entry.bytesOut += bytes;
+    }
+    return entry;
+  }
+
+  remove(key: string, now: number): boolean {
+    return this.table.delete(key, now);
+  }
+
+  /** Flows idle past their expiry are removed; the proxy closes their sockets. */
+  expire(now: number, limit?: number, each?: (key: string, flow: UdpFlowEntry) => void): string[] {
+    return this.table.expire(now, limit, each);
+  }
+
+  /** The flow even when idle-expired but not yet removed (to settle its accounting). */
+  peek(key: string): UdpFlowEntry | undefined {
+    return this.table.peek(key);
+  }
+
+  entries(now?: number): IterableIterator<TableEntry<UdpFlowEntry>> {
+    return this.table.entries(now);
+  }
+}
