@@ -14,7 +14,7 @@ const HELP = `halo — active/standby HA load balancer
 Usage:
   halo run --config FILE [--log-level LEVEL] [--log-format text|json]
   halo validate --config FILE
-  halo demo-backend --name NAME --http PORT [--udp PORT] [--tcp-echo PORT] [--host ADDR]
+  halo demo-backend --name NAME --http PORT [--udp PORT] [--tcp-echo PORT] [--host ADDR] [--delay-ms N]
   halo version
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config.`;
@@ -47,11 +47,13 @@ function version(): string {
 }
 
 async function demoBackend(args: string[]): Promise<number> {
-  const v = parse(args, { name: { type: 'string' }, http: { type: 'string' }, udp: { type: 'string' }, 'tcp-echo': { type: 'string' }, host: { type: 'string' } }, 'demo-backend');
+  const v = parse(args, { name: { type: 'string' }, http: { type: 'string' }, udp: { type: 'string' }, 'tcp-echo': { type: 'string' }, host: { type: 'string' }, 'delay-ms': { type: 'string' } }, 'demo-backend');
   if (!v.name) throw new UsageError('halo demo-backend: --name is required');
   const http = portFlag(v.http, '--http');
   const udp = portFlag(v.udp, '--udp');
   const tcpEcho = portFlag(v['tcp-echo'], '--tcp-echo');
+  const delay = v['delay-ms'];
+  if (delay !== undefined && !/^\d+$/.test(delay)) throw new UsageError(`--delay-ms: expected a whole number of milliseconds, got "${delay}"`);
   if (http === undefined && udp === undefined && tcpEcho === undefined) throw new UsageError('halo demo-backend: give at least one of --http, --udp, --tcp-echo');
   const backend = await startDemoBackend({
     name: v.name,
@@ -59,6 +61,7 @@ async function demoBackend(args: string[]): Promise<number> {
     ...(http !== undefined ? { http } : {}),
     ...(udp !== undefined ? { udp } : {}),
     ...(tcpEcho !== undefined ? { tcpEcho } : {}),
+    ...(delay !== undefined ? { delayMs: Number(delay) } : {}),
   });
   process.stdout.write(`${JSON.stringify({ event: 'demo_backend_ready', name: v.name, ...backend.ports })}\n`);
   await new Promise<void>((resolve) => {

@@ -6,11 +6,11 @@
 import { readFileSync } from 'node:fs';
 import type { HaloConfig, ServiceConfig } from '../config/schema.js';
 import { HaloError } from '../core/errors.js';
-import { createDispatcher } from '../core/service/dispatcher.js';
-import type { ServiceDispatcher } from '../core/service/dispatcher-types.js';
+import { createDispatcher, type Dispatcher } from '../core/service/dispatcher.js';
 import type { Logger } from '../adapters/logger.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { HealthMonitor } from '../adapters/health-monitor.js';
+import { closeIcmpSocket } from '../adapters/probes/icmp.js';
 import { TcpProxy } from '../adapters/proxy/tcp-proxy.js';
 import { UdpProxy } from '../adapters/proxy/udp-proxy.js';
 import { HttpProxy } from '../adapters/proxy/http-proxy.js';
@@ -22,7 +22,7 @@ interface Proxy {
 
 export interface ServiceRuntime {
   readonly config: ServiceConfig;
-  readonly dispatcher: ServiceDispatcher;
+  readonly dispatcher: Dispatcher;
   readonly monitor: HealthMonitor;
   readonly proxy: Proxy;
   port?: number;
@@ -61,7 +61,8 @@ export class DataPlane {
   async start(): Promise<void> {
     for (const service of this.config.services) {
       const secret = loadCookieSecret(service);
-      const dispatcher = createDispatcher(service, secret === undefined ? {} : { cookieSecret: secret });
+      const wallSeconds = () => Math.floor(Date.now() / 1000);
+      const dispatcher = createDispatcher(service, secret === undefined ? { wallSeconds } : { cookieSecret: secret, wallSeconds });
       const log = this.log.child({ service: service.name });
       const proxy = this.makeProxy(service, dispatcher, log);
       const runtime: ServiceRuntime = {
@@ -71,7 +72,8 @@ export class DataPlane {
         healthy: true,
         monitor: new HealthMonitor({
           service,
-          logger: log,
+          // The monitor names the service on its own lines.
+          logger: this.log,
           onChange: (pool, backend, up) => {
             dispatcher.setBackendUp(pool, backend, up, systemClock.now());
             this.checkServiceHealth(runtime, log);
@@ -98,7 +100,7 @@ export class DataPlane {
     return this.services.get(service)?.port;
   }
 
-  private makeProxy(service: ServiceConfig, dispatcher: ServiceDispatcher, logger: Logger): Proxy {
+  private makeProxy(service: ServiceConfig, dispatcher: Dispatcher, logger: Logger): Proxy {
     switch (service.mode) {
       case 'tcp':
         return new TcpProxy({ dispatcher, logger });
@@ -127,5 +129,6 @@ export class DataPlane {
         await s.proxy.close(drainMs);
       }),
     );
+    closeIcmpSocket();
   }
 }

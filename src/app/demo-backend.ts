@@ -14,6 +14,8 @@ export interface DemoBackendOptions {
   http?: number;
   udp?: number;
   tcpEcho?: number;
+  /** Delay every HTTP answer (not /healthz) by this many ms: a slow backend for balancer tests. */
+  delayMs?: number;
 }
 
 export interface DemoBackend {
@@ -21,7 +23,9 @@ export interface DemoBackend {
   close(): Promise<void>;
 }
 
-function httpServer(name: string): Server {
+const MAX_SIZE = 256 * 1024 * 1024;
+
+function httpServer(name: string, delayMs: number): Server {
   let served = 0;
   const server = createServer((req, res) => {
     served++;
@@ -33,16 +37,43 @@ function httpServer(name: string): Server {
     let bodyBytes = 0;
     req.on('data', (chunk: Buffer) => { bodyBytes += chunk.length; });
     req.on('end', () => {
-      const body = `${name}\n`;
-      res.writeHead(200, {
-        'content-type': 'text/plain',
-        'content-length': Buffer.byteLength(body),
-        'x-backend': name,
-        'x-served': String(served),
-        'x-body-bytes': String(bodyBytes),
-        'x-seen-forwarded-for': req.headers['x-forwarded-for'] ?? '',
-      });
-      res.end(body);
+      const url = new URL(req.url ?? '/', 'http://x');
+      // ?size=N answers with N bytes (bandwidth tests); ?delay=N adds to --delay-ms.
+      const size = Math.min(MAX_SIZE, Math.max(0, Number(url.searchParams.get('size') ?? 0) || 0));
+      const delay = delayMs + Math.min(60_000, Math.max(0, Number(url.searchParams.get('delay') ?? 0) || 0));
+      const answer = () => {
+        const head = `${name}\n`;
+        res.writeHead(200, {
+          'content-type': 'text/plain',
+          'content-length': size > 0 ? size : Buffer.byteLength(head),
+          'x-backend': name,
+          'x-served': String(served),
+          'x-body-bytes': String(bodyBytes),
+          'x-seen-forwarded-for': req.headers['x-forwarded-for'] ?? '',
+          'x-seen-forwarded-proto': req.headers['x-forwarded-proto'] ?? '',
+          'x-seen-forwarded': req.headers['forwarded'] ?? '',
+        });
+        if (size === 0) {
+          res.end(head);
+          return;
+        }
+        const chunk = Buffer.alloc(Math.min(size, 64 * 1024), 0x61);
+        let left = size;
+        const pump = () => {
+          while (left > 0) {
+            const n = Math.min(left, chunk.length);
+            left -= n;
+            if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
+      };
+      if (delay > 0) setTimeout(answer, delay);
+      else answer();
     });
   });
   server.keepAliveTimeout = 65_000;
@@ -57,7 +88,7 @@ export async function startDemoBackend(opts: DemoBackendOptions): Promise<DemoBa
   let tcp: TcpServer | undefined;
 
   if (opts.http !== undefined) {
-    const server = httpServer(opts.name);
+    const server = httpServer(opts.name, opts.delayMs ?? 0);
     http = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

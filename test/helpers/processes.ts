@@ -95,8 +95,20 @@ function track(child: ChildProcess): Proc {
   return proc;
 }
 
-export function spawnHalo(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [HALO_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export interface SpawnOptions {
+  /**
+   * Run inside this network namespace (`ip netns exec NAME node ...`, root only).
+   * `ip netns exec` execs the command in place, so the child's PID is node's and
+   * kill()/killAll() still reach it.
+   */
+  netns?: string;
+}
+
+export function spawnHalo(args: string[], env: NodeJS.ProcessEnv = {}, opts: SpawnOptions = {}): Proc {
+  const [cmd, argv] = opts.netns === undefined
+    ? [process.execPath, [HALO_BIN, ...args]]
+    : ['ip', ['netns', 'exec', opts.netns, process.execPath, HALO_BIN, ...args]];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   return track(child);
 }
 
@@ -106,10 +118,11 @@ export interface DemoBackendProc extends Proc {
   readonly udp?: number;
 }
 
-export async function startDemoBackend(name: string, opts: { http?: number; udp?: boolean } = {}): Promise<DemoBackendProc> {
-  const args = ['demo-backend', '--name', name, '--host', '127.0.0.1', '--http', String(opts.http ?? 0)];
-  if (opts.udp) args.push('--udp', '0');
-  const proc = spawnHalo(args);
+export async function startDemoBackend(name: string, opts: { http?: number; udp?: boolean | number; delayMs?: number; host?: string } & SpawnOptions = {}): Promise<DemoBackendProc> {
+  const args = ['demo-backend', '--name', name, '--host', opts.host ?? '127.0.0.1', '--http', String(opts.http ?? 0)];
+  if (opts.udp !== undefined && opts.udp !== false) args.push('--udp', opts.udp === true ? '0' : String(opts.udp));
+  if (opts.delayMs !== undefined) args.push('--delay-ms', String(opts.delayMs));
+  const proc = spawnHalo(args, {}, opts.netns === undefined ? {} : { netns: opts.netns });
   const ready = await proc.waitFor((e) => e['event'] === 'demo_backend_ready');
   return Object.assign(proc, { name, http: Number(ready['http']), ...(ready['udp'] !== undefined ? { udp: Number(ready['udp']) } : {}) });
 }
@@ -134,11 +147,11 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port found in 20 attempts');
 }
 
-export async function startHalo(config: unknown, env: NodeJS.ProcessEnv = {}): Promise<Proc & { configFile: string }> {
+export async function startHalo(config: unknown, env: NodeJS.ProcessEnv = {}, opts: SpawnOptions = {}): Promise<Proc & { configFile: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'halo-test-'));
   const configFile = join(dir, 'halo.yaml');
   writeFileSync(configFile, stringify(config));
-  const proc = spawnHalo(['run', '--config', configFile, '--log-format', 'json', '--log-level', 'debug'], env);
+  const proc = spawnHalo(['run', '--config', configFile, '--log-format', 'json', '--log-level', 'debug'], env, opts);
   await proc.waitFor((e) => e['message'] === 'node_started' || e['message'] === 'start_failed', 15_000);
   return Object.assign(proc, { configFile });
 }

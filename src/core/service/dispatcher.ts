@@ -119,7 +119,7 @@ export class Dispatcher implements ServiceDispatcher {
     return OK;
   }
 
-  releaseConnection(clientIp: string): void {
+  releaseConnection(clientIp: string, _now: number): void {
     this.perClient.release(clientIp);
     if (this.open > 0) this.open--;
   }
