@@ -85,7 +85,10 @@ export class DataPlane {
         const bound = await proxy.listen();
         runtime.port = bound.port;
       } catch (err) {
-        throw new HaloError('HALO_ERR_LISTEN', `service ${service.name}: cannot listen on ${service.mode === 'udp' ? 'udp' : 'tcp'} ${service.listen.address}:${service.listen.port}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        // Proxies wrap the socket error; the operator wants the errno (EADDRINUSE, EACCES).
+        const errno = ((err as Error).cause ?? err) as NodeJS.ErrnoException;
+        const proto = service.mode === 'udp' ? 'udp' : 'tcp';
+        throw new HaloError('HALO_ERR_LISTEN', `service ${service.name}: cannot listen on ${proto} ${service.listen.address}:${service.listen.port}: ${errno.code ?? errno.message}`, { service: service.name }, { cause: err });
       }
       runtime.monitor.start();
       log.info('service_started', { mode: service.mode, listen: `${service.listen.address}:${runtime.port}`, algorithm: service.algorithm, backends: service.backends.length, health_check: service.health_check.type, persistence: service.persistence.type });

@@ -66,6 +66,8 @@ export class Dispatcher implements ServiceDispatcher {
   private readonly wallSeconds: () => number;
   private open = 0;
   private nextConnId = 0;
+  /** UDP flows expired while making room, not yet reported to the proxy. */
+  private readonly expiredFlowKeys: string[] = [];
 
   constructor(
     readonly service: ServiceConfig,
@@ -263,7 +265,8 @@ export class Dispatcher implements ServiceDispatcher {
     // Settle a stale or re-balanced flow under this key before replacing it.
     this.removeFlow(key, now);
     if (this.flows.size >= this.service.limits.max_flows) {
-      this.expireUdpFlows(now);
+      // Make room from idle flows; their keys reach the proxy on its next expireUdpFlows.
+      this.expiredFlowKeys.push(...this.expireUdpFlows(now));
       if (this.flows.size >= this.service.limits.max_flows) {
         this.metrics.rejected('max_flows', now);
         return { rejected: 'max_flows' };
@@ -305,7 +308,10 @@ export class Dispatcher implements ServiceDispatcher {
   }
 
   expireUdpFlows(now: number): string[] {
-    return this.flows.expire(now, undefined, (_key, flow) => this.flowEnded(flow, now));
+    const gone = this.flows.expire(now, undefined, (_key, flow) => this.flowEnded(flow, now));
+    if (this.expiredFlowKeys.length === 0) return gone;
+    const pending = this.expiredFlowKeys.splice(0);
+    return pending.concat(gone);
   }
 
   setBackendUp(pool: string, backend: string, up: boolean, _now: number): void {
