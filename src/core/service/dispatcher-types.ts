@@ -81,6 +81,13 @@ export interface ServiceDispatcher {
   connected(target: BackendTarget, info: { clientIp: string; clientPort: number; connectMs: number }, now: number): ConnectionHandle;
   /** Connecting failed or timed out: counted; the proxy retries with `avoid`. */
   connectFailed(target: BackendTarget, cause: string, now: number): void;
+  /**
+   * http: a request is in flight on this backend, from the moment it is sent until its
+   * exchange is over (response complete, failed, abandoned or upgraded). This is what
+   * least_connections and max_connections count in http mode, since pooled keep-alive
+   * connections sitting idle are no load. Call end() exactly once; it is idempotent.
+   */
+  beginRequest(target: BackendTarget, now: number): { end(now: number): void };
   /** http: a complete request was sent to this backend and answered in `ms` (time to response head). */
   requestDone(target: BackendTarget, status: number, ms: number, now: number): void;
 

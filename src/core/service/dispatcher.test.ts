@@ -177,4 +177,18 @@ services:
     expect(g.target.name).not.toBe(f.target.name);
     expect(d.backendStates().reduce((n, b) => n + b.active, 0)).toBe(1);
   });
+
+  it('http: counts requests in flight as load, not idle pooled connections', () => {
+    const d = new Dispatcher(service('    algorithm: least_connections'));
+    const a = d.choose({ clientIp: '1.1.1.1' }, 0)!.target;
+    // Many pooled connections to a, all idle: no load.
+    for (let i = 0; i < 5; i++) d.connected(a, { clientIp: '1.1.1.1', clientPort: i, connectMs: 1 }, 0);
+    expect(d.backendStates().find((b) => b.name === a.name)!.active).toBe(0);
+    const req = d.beginRequest(a, 1);
+    expect(d.backendStates().find((b) => b.name === a.name)!.active).toBe(1);
+    for (let i = 0; i < 10; i++) expect(d.choose({ clientIp: '1.1.1.1' }, 2)!.target.name).not.toBe(a.name);
+    req.end(3);
+    req.end(3);
+    expect(d.backendStates().every((b) => b.active === 0)).toBe(true);
+  });
 });

@@ -198,19 +198,44 @@ export class Dispatcher implements ServiceDispatcher {
     return pool && state ? { pool, state } : undefined;
   }
 
-  private connStart(pool: PoolState, state: BackendState, now: number): void {
+  /** Load as the balancer and the per-backend cap see it. */
+  private loadStart(pool: PoolState, state: BackendState): void {
     state.active++;
     pool.balancer.onConnStart(state.target.name);
-    this.metrics.connOpened(state.metrics, now);
     const cap = state.config.max_connections;
     if (cap > 0 && state.active >= cap) pool.capped.add(state.target.name);
   }
 
-  private connEnd(pool: PoolState, state: BackendState, now: number): void {
+  private loadEnd(pool: PoolState, state: BackendState): void {
     if (state.active > 0) state.active--;
     pool.balancer.onConnEnd(state.target.name);
-    this.metrics.connClosed(state.metrics, now);
     if (pool.capped.size > 0 && state.active < state.config.max_connections) pool.capped.delete(state.target.name);
+  }
+
+  private connStart(pool: PoolState, state: BackendState, now: number): void {
+    this.metrics.connOpened(state.metrics, now);
+    // In http mode load is counted per request in flight (beginRequest), not per pooled connection.
+    if (this.service.mode !== 'http') this.loadStart(pool, state);
+  }
+
+  private connEnd(pool: PoolState, state: BackendState, now: number): void {
+    this.metrics.connClosed(state.metrics, now);
+    if (this.service.mode !== 'http') this.loadEnd(pool, state);
+  }
+
+  beginRequest(target: BackendTarget, _now: number): { end(now: number): void } {
+    const found = this.stateOf(target);
+    if (!found) return NOOP_HANDLE;
+    const { pool, state } = found;
+    this.loadStart(pool, state);
+    let ended = false;
+    return {
+      end: () => {
+        if (ended) return;
+        ended = true;
+        this.loadEnd(pool, state);
+      },
+    };
   }
 
   connected(target: BackendTarget, info: { clientIp: string; clientPort: number; connectMs: number }, now: number): ConnectionHandle {
