@@ -5,7 +5,7 @@
  * that cannot happen. The dispatcher decides; the exchange moves bytes and reports.
  */
 import { BODY_CLOSE } from '../../core/http/body-framing.js';
-import { findCookie } from '../../core/http/cookie.js';
+import { cookieKey } from '../../core/balancer/keys.js';
 import { localResponse } from '../../core/http/local-response.js';
 import type { RequestHead } from '../../core/http/request-head.js';
 import { responseBodyKind, type ResponseHead } from '../../core/http/response-head.js';
@@ -90,7 +90,7 @@ export class HttpExchange implements PickerListener {
       return;
     }
     const persistence = d.service.persistence;
-    const cookie = persistence.type === 'cookie' && head.headers.get('cookie') !== undefined ? findCookie(head.headers.getAll('cookie'), persistence.cookie_name) : undefined;
+    const cookie = persistence.type === 'cookie' && head.headers.get('cookie') !== undefined ? cookieKey(head.headers.getAll('cookie'), persistence.cookie_name) : undefined;
     this.picker = new BackendPicker(ctx, { clientIp: client.ip, clientPort: client.port, pool: d.route(head), cookie }, this);
     this.picker.pick(now);
   }

@@ -5,6 +5,7 @@
  * decision (admission, routing, backend choice, persistence, accounting) is the
  * dispatcher's.
  */
+import { sourceIpKey } from '../../core/balancer/keys.js';
 import net from 'node:net';
 import type { Clock } from '../../core/clock.js';
 import type { ServiceDispatcher } from '../../core/service/dispatcher-types.js';
@@ -85,7 +86,8 @@ export class HttpProxy {
   }
 
   private onConnection(socket: net.Socket): void {
-    const ip = socket.remoteAddress;
+    // Tables, limits and X-Forwarded-For all want ::ffff:a.b.c.d as a.b.c.d.
+    const ip = sourceIpKey(socket.remoteAddress);
     const port = socket.remotePort;
     if (ip === undefined || port === undefined || this.ctx.draining) {
       socket.on('error', () => {});

@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Clock } from '../../core/clock.js';
 import { HaloError } from '../../core/errors.js';
 import { encodeProxyHeader } from '../../core/proxy-protocol.js';
+import { sourceIpKey } from '../../core/balancer/keys.js';
 import type { BackendTarget, ConnectionHandle, RejectReason, ServiceDispatcher } from '../../core/service/dispatcher-types.js';
 import type { Logger } from '../logger.js';
 import { systemClock } from '../system-clock.js';
@@ -33,12 +34,6 @@ export interface TcpProxyCounters {
   socketErrors: number;
   /** Errors from accept() itself (e.g. EMFILE). */
   acceptErrors: number;
-}
-
-/** Node reports IPv4 clients of a dual-stack socket as ::ffff:a.b.c.d; tables want a.b.c.d. */
-function plainIp(address: string | undefined): string | undefined {
-  if (address !== undefined && address.startsWith('::ffff:') && address.includes('.')) return address.slice(7);
-  return address;
 }
 
 /** What a session needs from its proxy; keeps TcpProxy's public surface small. */
@@ -166,7 +161,7 @@ export class TcpProxy {
 
   private onConnection(client: net.Socket): void {
     const now = this.clock.now();
-    const ip = plainIp(client.remoteAddress);
+    const ip = sourceIpKey(client.remoteAddress);
     if (ip === undefined) {
       // Already reset by the peer before we looked at it.
       client.destroy();

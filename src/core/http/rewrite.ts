@@ -18,11 +18,6 @@ const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', '
  */
 const PROTECTED = new Set(['host', 'content-length', 'transfer-encoding', 'x-forwarded-for']);
 
-/** "::ffff:10.0.0.1" (IPv4 seen on a dual-stack socket) -> "10.0.0.1". */
-export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.indexOf('.') > 0 ? ip.slice(7) : ip;
-}
-
 /** A Forwarded node (RFC 7239 6): IPv6 literals are bracketed and quoted. */
 export function forwardedNode(ip: string): string {
   return ip.indexOf(':') >= 0 ? `"[${ip}]"` : ip;
@@ -62,8 +57,7 @@ export function buildRequestHead(head: RequestHead, clientIp: string): Buffer {
 }
 
 /** buildRequestHead as a latin1 string (sockets write those without an intermediate Buffer). */
-export function requestHeadString(head: RequestHead, clientIp: string): string {
-  const ip = normalizeIp(clientIp);
+export function requestHeadString(head: RequestHead, ip: string): string {
   const { lines, names } = head.headers;
   const tokens = head.connectionTokens;
   let out = head.requestLine + '\r\n';
