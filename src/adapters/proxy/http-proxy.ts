@@ -5,8 +5,8 @@
  * decision (admission, routing, backend choice, persistence, accounting) is the
  * dispatcher's.
  */
-import { sourceIpKey } from '../../core/balancer/keys.js';
 import net from 'node:net';
+import { sourceIpKey } from '../../core/balancer/keys.js';
 import type { Clock } from '../../core/clock.js';
 import type { ServiceDispatcher } from '../../core/service/dispatcher-types.js';
 import { HaloError } from '../../core/errors.js';
