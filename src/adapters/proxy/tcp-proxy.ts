@@ -18,7 +18,10 @@ export interface TcpProxyOptions {
   readonly dispatcher: ServiceDispatcher;
   readonly logger: Logger;
   readonly clock?: Clock;
-  /** How often byte counts of open connections are reported (throughput metrics); default 1000. */
+  /**
+   * How often open connections are swept: byte counts reported (throughput metrics) and
+   * idle ones closed. Default min(1000, idle_ms / 4).
+   */
   readonly sampleIntervalMs?: number;
 }
 
@@ -75,7 +78,7 @@ export class TcpProxy {
     // The caller's logger already names the service.
     this.logger = opts.logger;
     this.clock = opts.clock ?? systemClock;
-    this.sampleIntervalMs = opts.sampleIntervalMs ?? 1000;
+    this.sampleIntervalMs = opts.sampleIntervalMs ?? Math.max(10, Math.min(1000, Math.floor(this.dispatcher.service.timeouts.idle_ms / 4)));
     this.host = {
       dispatcher: this.dispatcher,
       logger: this.logger,
@@ -147,11 +150,12 @@ export class TcpProxy {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Report the bytes moved since the last sample on every open connection. */
+  /** Report the bytes moved since the last sample on every open connection; close idle ones. */
   sample(): void {
     if (this.sessions.size === 0) return;
     const now = this.clock.now();
-    for (const s of this.sessions) s.report(now);
+    const idleMs = this.dispatcher.service.timeouts.idle_ms;
+    for (const s of this.sessions) s.sweep(now, idleMs);
   }
 
   private sessionDone(s: TcpSession): void {
@@ -196,6 +200,9 @@ class TcpSession {
   private backendClosed = true;
   private reportedUp = 0;
   private reportedDown = 0;
+  /** Bytes handed to the kernel on both sides at the last sweep, and when that last changed. */
+  private delivered = 0;
+  private lastProgress = 0;
 
   constructor(
     private readonly proxy: SessionHost,
@@ -280,11 +287,10 @@ class TcpSession {
         }),
       );
     }
-    // A socket's timeout is re-armed by its own reads and writes, so one on each side
-    // means "no byte either way" without adding work to the per-chunk path.
-    b.setTimeout(svc.timeouts.idle_ms);
-    c.setTimeout(svc.timeouts.idle_ms);
-    c.on('timeout', this.onIdle);
+    // Idle detection is the proxy's sweep (progress of byte counters), not a socket timer:
+    // a socket timeout is re-armed on every read and write, a cost paid per chunk.
+    b.setTimeout(0);
+    this.lastProgress = now;
     c.on('data', this.onClientData);
     c.on('end', this.onClientEnd);
     c.on('drain', this.onClientDrain);
@@ -318,17 +324,31 @@ class TcpSession {
   };
 
   private readonly onBackendTimeout = (): void => {
-    if (this.established) this.onIdle();
-    else this.connectFailed('timeout');
+    if (!this.established) this.connectFailed('timeout');
   };
 
-  private readonly onIdle = (): void => {
-    // Both sides' timers can fire for one idle connection; count it once.
-    if (this.idledOut) return;
-    this.idledOut = true;
-    this.proxy.counters.idleTimeouts++;
-    this.destroy();
-  };
+  /**
+   * Called by the proxy's sweep: report bytes, and close the connection when nothing
+   * moved either way for idleMs. Progress is bytes read from either side minus what is
+   * still queued for writing, so a slow reader still draining a response is not idle.
+   */
+  sweep(now: number, idleMs: number): void {
+    if (!this.established || this.done) return;
+    this.report(now);
+    const b = this.backend!;
+    const c = this.client;
+    const delivered = c.bytesRead + b.bytesRead - c.writableLength - b.writableLength;
+    if (delivered !== this.delivered) {
+      this.delivered = delivered;
+      this.lastProgress = now;
+      return;
+    }
+    if (now - this.lastProgress >= idleMs && !this.idledOut) {
+      this.idledOut = true;
+      this.proxy.counters.idleTimeouts++;
+      this.destroy();
+    }
+  }
 
   private readonly onBackendError = (err: NodeJS.ErrnoException): void => {
     if (!this.established) {
