@@ -4,7 +4,7 @@
  * to the proxy core. Each start waits until the thing answers, bounded in time.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,14 +67,30 @@ export interface HaloStart {
   readonly configName?: string;
 }
 
+/** The env assignments and node flags of a `#!/usr/bin/env -S VAR=x node --flag` line. */
+export function shebangSettings(script: string): { env: Record<string, string>; nodeFlags: string[] } {
+  const first = script.split('\n', 1)[0] ?? '';
+  const words = first.startsWith('#!') ? first.slice(2).trim().split(/\s+/) : [];
+  const env: Record<string, string> = {};
+  const nodeFlags: string[] = [];
+  let afterNode = false;
+  for (const w of words.slice(1)) {
+    if (afterNode) nodeFlags.push(w);
+    else if (w === 'node') afterNode = true;
+    else if (/^[A-Z_][A-Z0-9_]*=/.test(w)) env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
+  }
+  return { env, nodeFlags };
+}
+
 export async function startHalo(group: ProcessGroup, dir: string, ports: Ports, cores: Cores, opts: HaloStart): Promise<Managed> {
   const conf = join(dir, opts.configName ?? 'halo.yaml');
   writeFileSync(conf, haloConf(ports, opts.services));
-  // Run bin/halo.js itself, as an operator does, so its shebang's malloc settings apply;
-  // node flags (e.g. --cpu-prof) travel in NODE_OPTIONS.
-  const args = ['run', '--config', conf, '--log-level', 'warn'];
-  const env = opts.nodeFlags?.length ? { ...process.env, NODE_OPTIONS: [process.env['NODE_OPTIONS'] ?? '', ...opts.nodeFlags].join(' ').trim() } : process.env;
-  const p = group.start('halo', join(REPO, 'bin', 'halo.js'), args, { cpu: cores.proxy, cwd: REPO, env });
+  // halo runs as an operator runs it, with bin/halo.js's shebang settings (memory tuning);
+  // extra node flags (--cpu-prof is refused in NODE_OPTIONS) are added after them.
+  const bin = join(REPO, 'bin', 'halo.js');
+  const tuned = shebangSettings(readFileSync(bin, 'utf8'));
+  const args = [...tuned.nodeFlags, ...(opts.nodeFlags ?? []), bin, 'run', '--config', conf, '--log-level', 'warn'];
+  const p = group.start('halo', process.execPath, args, { cpu: cores.proxy, cwd: REPO, env: { ...process.env, ...tuned.env } });
   if (opts.services.includes('http')) await waitForTcp(ports.haloHttp, READY_MS, p);
   if (opts.services.includes('tcp')) await waitForTcp(ports.haloTcp, READY_MS, p);
   if (opts.services.includes('udp')) await waitForUdpEcho(ports.haloUdp, READY_MS, p);

@@ -6,6 +6,7 @@
  * from the address it sent to. The dispatcher owns the flow table and its expiry.
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import net from 'node:net';
 import type { Clock } from '../../core/clock.js';
 import { HaloError } from '../../core/errors.js';
@@ -86,7 +87,7 @@ export class UdpProxy {
     this.rejectedWarning = new ThrottledWarning(this.logger, 'udp_flow_rejected');
     this.noBackendWarning = new ThrottledWarning(this.logger, 'udp_no_backend');
     this.errorWarning = new ThrottledWarning(this.logger, 'udp_socket_error');
-    this.socket = dgram.createSocket({ type: net.isIPv6(opts.dispatcher.service.listen.address) ? 'udp6' : 'udp4' });
+    this.socket = dgram.createSocket({ type: net.isIPv6(opts.dispatcher.service.listen.address) ? 'udp6' : 'udp4', lookup: literalLookup });
   }
 
   listen(): Promise<{ address: string; port: number }> {
@@ -239,4 +240,16 @@ export class UdpProxy {
     else this.counters.socketErrors++;
     this.errorWarning.hit(this.clock.now(), { where, code: err.code ?? err.message });
   }
+}
+
+/**
+ * Replies go to the client's address, always an IP literal from rinfo. dgram resolves
+ * the address of every send() through dns.lookup, which answers literals a tick later;
+ * answering at once saves a tick and a closure per datagram. Anything that is not a
+ * literal still goes to the real resolver.
+ */
+function literalLookup(host: string, opts: dns.LookupOneOptions | number, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = net.isIP(host);
+  if (family !== 0) cb(null, host, family);
+  else dns.lookup(host, typeof opts === 'number' ? { family: opts } : opts, cb);
 }
