@@ -56,8 +56,12 @@ async function concurrent(port: number, n: number, width: number, path = '/'): P
 describe('balancing through halo run', () => {
   it('round_robin gives each backend an equal share', async () => {
     const port = await httpService('round_robin', fast);
-    const t = tally(await sequential(port, 300));
-    expect(t).toEqual({ b1: 100, b2: 100, b3: 100 });
+    const replies = await sequential(port, 300);
+    expect(tally(replies)).toEqual({ b1: 100, b2: 100, b3: 100 });
+    // The backend sees who the client was.
+    expect(replies[0]!.headers['x-seen-forwarded-for']).toBe('127.0.0.1');
+    expect(replies[0]!.headers['x-seen-forwarded-proto']).toBe('http');
+    expect(replies[0]!.headers['x-seen-forwarded']).toMatch(/^for=127\.0\.0\.1;proto=http;host=/);
   });
 
   it('weighted_round_robin follows the weights 1:2:3', async () => {
