@@ -186,6 +186,44 @@ describe('TcpProxy', () => {
     expect(fake.calls.bytesToClient).toBe(r.data.length);
   });
 
+  it('keeps concurrent backend streams intact while one client reads slowly (back-pressure)', async () => {
+    // Backend bytes go through one shared read buffer: a chunk still queued for a slow
+    // client must not change when the next read (on any connection) lands.
+    const sent: Buffer[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      const data = randomBytes(8 * 1024 * 1024);
+      sent.push(data);
+      s.on('error', () => {});
+      let off = 0;
+      const pump = (): void => {
+        while (off < data.length) {
+          const chunk = data.subarray(off, off + 65536);
+          off += chunk.length;
+          if (!s.write(chunk)) return;
+        }
+        s.end();
+      };
+      s.on('drain', pump);
+      pump();
+    });
+    track(server);
+    const bport = await listen(server);
+    const { fake, port } = await startProxy(service([{ name: 'blaster', port: bport }]));
+    const slow = client(port, undefined, { keepOpen: true });
+    slow.socket.pause();
+    const fast = client(port, undefined, { keepOpen: true });
+    await waitFor(() => sent.length === 2, 'both backend connections');
+    setTimeout(() => slow.socket.resume(), 300);
+    const [rs, rf] = await Promise.all([slow.done, fast.done]);
+    expect(rs.error).toBeUndefined();
+    expect(rf.error).toBeUndefined();
+    // Connections may reach the backend in either order; match by content.
+    const want = new Set(sent.map(sha));
+    expect(new Set([sha(rs.data), sha(rf.data)])).toEqual(want);
+    await waitFor(() => fake.calls.ended === 2, 'both handles to end');
+    expect(fake.calls.bytesToClient).toBe(16 * 1024 * 1024);
+  });
+
   it('honours half-close: after the client FIN the backend can still answer, then FIN reaches the client', async () => {
     // The backend replies only once it has seen the FIN; a proxy that closed on the
     // first FIN would lose the reply.

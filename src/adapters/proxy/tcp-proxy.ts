@@ -185,6 +185,12 @@ export class TcpProxy {
   }
 }
 
+/**
+ * Where every backend socket reads into (see onBackendRead). One for the process: reads
+ * run one at a time on the event loop and each chunk is copied out before the next.
+ */
+const backendReadBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+
 /** One client connection and its backend connection. */
 class TcpSession {
   private backend: net.Socket | undefined;
@@ -232,7 +238,13 @@ class TcpSession {
     this.attempts++;
     this.target = choice.target;
     this.connectStart = now;
-    const b = net.connect({ host: choice.target.address, port: choice.target.port, allowHalfOpen: true, noDelay: true });
+    const b = net.connect({
+      host: choice.target.address,
+      port: choice.target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      onread: { buffer: backendReadBuffer, callback: this.onBackendRead },
+    });
     this.backend = b;
     this.backendClosed = false;
     b.setTimeout(svc.timeouts.connect_ms);
@@ -294,7 +306,6 @@ class TcpSession {
     c.on('data', this.onClientData);
     c.on('end', this.onClientEnd);
     c.on('drain', this.onClientDrain);
-    b.on('data', this.onBackendData);
     b.on('end', this.onBackendEnd);
     b.on('drain', this.onBackendDrain);
     c.resume();
@@ -305,8 +316,17 @@ class TcpSession {
   private readonly onClientData = (chunk: Buffer): void => {
     if (!this.backend!.write(chunk)) this.client.pause();
   };
-  private readonly onBackendData = (chunk: Buffer): void => {
-    if (!this.client.write(chunk)) this.backend!.pause();
+  /**
+   * Backend bytes arrive through onread, not 'data': no Readable buffering, no emit, and
+   * no fresh 64 KiB allocation per read. The read buffer is shared by every backend socket
+   * and is overwritten by the next read, so what goes to the client is a copy (small
+   * responses are a slice of Buffer's pool). Returning false stops reading (onClientDrain
+   * resumes). Reads start after 'connect', so onBackendConnect has run.
+   */
+  private readonly onBackendRead = (n: number, buf: Uint8Array): boolean => {
+    const chunk = Buffer.allocUnsafe(n);
+    chunk.set(n === buf.length ? buf : buf.subarray(0, n));
+    return this.client.write(chunk);
   };
   private readonly onBackendDrain = (): void => {
     this.client.resume();
