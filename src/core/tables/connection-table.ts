@@ -6,7 +6,7 @@
  * not from the table stream).
  */
 import { ExpiringTable, type TableEntry } from './expiring-table.js';
-import type { TableListener } from './table-event.js';
+import { TypedTable } from './typed-table.js';
 
 export interface ConnectionEntry {
   readonly clientIp: string;
@@ -28,34 +28,18 @@ export interface ConnectionInfo {
   readonly backend: string;
 }
 
-export class ConnectionTable {
-  private readonly table: ExpiringTable<ConnectionEntry>;
-
+export class ConnectionTable extends TypedTable<ConnectionEntry> {
   constructor(opts: { name: string; maxEntries?: number }) {
     // Admission limits (max_connections) decide who gets in; a full table refuses
     // rather than silently dropping the record of a live connection.
-    this.table = new ExpiringTable<ConnectionEntry>({
-      name: opts.name,
-      kind: 'connections',
-      whenFull: 'refuse',
-      ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
-    });
-  }
-
-  get name(): string {
-    return this.table.name;
-  }
-
-  get size(): number {
-    return this.table.size;
-  }
-
-  get seq(): number {
-    return this.table.seq;
-  }
-
-  onEvent(listener: TableListener<ConnectionEntry>): () => void {
-    return this.table.onEvent(listener);
+    super(
+      new ExpiringTable<ConnectionEntry>({
+        name: opts.name,
+        kind: 'connections',
+        whenFull: 'refuse',
+        ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
+      }),
+    );
   }
 
   /**

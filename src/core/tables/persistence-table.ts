@@ -5,7 +5,7 @@
  * A full table evicts the entry closest to expiry (config: "oldest expire first").
  */
 import { ExpiringTable, type TableEntry } from './expiring-table.js';
-import type { TableListener } from './table-event.js';
+import { TypedTable } from './typed-table.js';
 
 export interface PersistenceEntry {
   readonly pool: string;
@@ -21,37 +21,22 @@ export interface PersistenceTableOptions {
   readonly refreshMs?: number;
 }
 
-export class PersistenceTable {
+export class PersistenceTable extends TypedTable<PersistenceEntry> {
   readonly ttlMs: number;
-  private readonly table: ExpiringTable<PersistenceEntry>;
   // A million clients stick to a handful of backends: share one frozen value per backend.
   private readonly targets = new Map<string, PersistenceEntry>();
 
   constructor(opts: PersistenceTableOptions) {
+    super(
+      new ExpiringTable<PersistenceEntry>({
+        name: opts.name,
+        kind: opts.kind,
+        maxEntries: opts.maxEntries,
+        whenFull: 'evict',
+        refreshMs: opts.refreshMs ?? opts.ttlMs / 4,
+      }),
+    );
     this.ttlMs = opts.ttlMs;
-    this.table = new ExpiringTable<PersistenceEntry>({
-      name: opts.name,
-      kind: opts.kind,
-      maxEntries: opts.maxEntries,
-      whenFull: 'evict',
-      refreshMs: opts.refreshMs ?? opts.ttlMs / 4,
-    });
-  }
-
-  get name(): string {
-    return this.table.name;
-  }
-
-  get size(): number {
-    return this.table.size;
-  }
-
-  get seq(): number {
-    return this.table.seq;
-  }
-
-  onEvent(listener: TableListener<PersistenceEntry>): () => void {
-    return this.table.onEvent(listener);
   }
 
   lookup(key: string, now: number): PersistenceEntry | undefined {

@@ -6,7 +6,7 @@
  * rather than evicting a live flow whose socket the proxy still holds.
  */
 import { ExpiringTable, type TableEntry } from './expiring-table.js';
-import type { TableListener } from './table-event.js';
+import { TypedTable } from './typed-table.js';
 
 export interface UdpFlowEntry {
   readonly clientIp: string;
@@ -37,9 +37,8 @@ export interface UdpFlowTableOptions {
   readonly refreshMs?: number;
 }
 
-export class UdpFlowTable {
+export class UdpFlowTable extends TypedTable<UdpFlowEntry> {
   readonly idleMs: number;
-  private readonly table: ExpiringTable<UdpFlowEntry>;
 
   /** The flow key for a client address; IPv6 literals are bracketed so ':' stays unambiguous. */
   static key(clientIp: string, clientPort: number): string {
@@ -47,34 +46,20 @@ export class UdpFlowTable {
   }
 
   constructor(opts: UdpFlowTableOptions) {
+    super(
+      new ExpiringTable<UdpFlowEntry>({
+        name: opts.name,
+        kind: 'udp_flows',
+        maxEntries: opts.maxFlows,
+        whenFull: 'refuse',
+        refreshMs: opts.refreshMs ?? opts.idleMs / 4,
+      }),
+    );
     this.idleMs = opts.idleMs;
-    this.table = new ExpiringTable<UdpFlowEntry>({
-      name: opts.name,
-      kind: 'udp_flows',
-      maxEntries: opts.maxFlows,
-      whenFull: 'refuse',
-      refreshMs: opts.refreshMs ?? opts.idleMs / 4,
-    });
-  }
-
-  get name(): string {
-    return this.table.name;
-  }
-
-  get size(): number {
-    return this.table.size;
-  }
-
-  get seq(): number {
-    return this.table.seq;
   }
 
   get expireWork(): number {
     return this.table.expireWork;
-  }
-
-  onEvent(listener: TableListener<UdpFlowEntry>): () => void {
-    return this.table.onEvent(listener);
   }
 
   /** The live flow, or undefined when absent or idle past its expiry. */
