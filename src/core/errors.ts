@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   HALO_ERR_LIMIT: 'a per-client or per-backend limit was reached',
   HALO_ERR_PROBE: 'a health probe failed',
   HALO_ERR_SECRET: 'a secret (key or cookie secret) could not be loaded',
+  HALO_ERR_ADVERT: 'an election advertisement to send has a field out of range',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
