@@ -1,0 +1,399 @@
+/**
+ * The VRRP-like election of one node, as a pure state machine (RFC 5798 section 6.4,
+ * plus keepalived's preempt_delay and halo's "not synced" rule).
+ *
+ * It does no I/O and keeps no timers: the driver feeds it events with the current
+ * monotonic time, carries out the returned actions in order, and after every step
+ * arms one timer for `nextDeadline()`, at which it calls `step({ type: 'timer' }, now)`.
+ * A timer event before the deadline is harmless (nothing happens), so the driver
+ * may wake early. The events and actions are listed in election-types.ts.
+ *
+ * Ordering: higher priority wins; at equal priority the higher IPv4 address wins, and
+ * at equal address (a misconfiguration) the greater node id, so that both sides of a
+ * conflict always agree on who stays master.
+ */
+
+import type {
+  AdvertSender,
+  ElectionAction,
+  ElectionEvent,
+  ElectionOptions,
+  ElectionState,
+  ElectionStatus,
+  KnownMaster,
+} from './election-types.js';
+import { ipv4ToNumber, isValidAdvert } from './election-types.js';
+import { DEFAULT_DOWN_ADVERTS, masterDownInterval, skewTime } from './timers.js';
+
+export type * from './election-types.js';
+
+type AdvertEvent = Extract<ElectionEvent, { type: 'advert' }>;
+
+export class ElectionStateMachine {
+  readonly nodeId: string;
+  readonly address: string;
+  readonly configuredPriority: number;
+  readonly intervalMs: number;
+  readonly downAdverts: number;
+  readonly preempt: boolean;
+  readonly preemptDelayMs: number;
+
+  readonly #addr: number;
+  #state: ElectionState = 'INIT';
+  #priority: number;
+  #synced: boolean;
+  #faultReason: string | undefined;
+  #lastNow = Number.NEGATIVE_INFINITY;
+  readonly #dropped = { own: 0, invalid: 0 };
+
+  // MASTER
+  #advertAt = 0;
+
+  // BACKUP: Master_Down_Timer = #downBase + (Master_Down_Interval or Skew_Time), derived
+  // on demand so a priority change re-times a running timer.
+  #masterAdverIntervalMs: number;
+  #downBase = 0;
+  #downKind: 'interval' | 'skew' = 'interval';
+  #zeroFrom: string | undefined;
+  #master: KnownMaster | undefined;
+  /** Last lower-priority advert we discarded in order to preempt its sender. */
+  #ignored: KnownMaster | undefined;
+  /** When we first became willing to preempt the current lower-priority master. */
+  #preemptSince: number | undefined;
+
+  constructor(opts: ElectionOptions) {
+    if (typeof opts.nodeId !== 'string' || opts.nodeId === '') throw new RangeError('nodeId must be a non-empty string');
+    const addr = ipv4ToNumber(opts.address);
+    if (addr === undefined) throw new RangeError(`address must be a dotted IPv4 address, got ${String(opts.address)}`);
+    if (!Number.isInteger(opts.priority) || opts.priority < 1 || opts.priority > 254) {
+      throw new RangeError(`priority must be an integer from 1 to 254, got ${opts.priority}`);
+    }
+    const downAdverts = opts.downAdverts ?? DEFAULT_DOWN_ADVERTS;
+    const preemptDelayMs = opts.preemptDelayMs ?? 0;
+    if (!Number.isFinite(preemptDelayMs) || preemptDelayMs < 0) {
+      throw new RangeError(`preemptDelayMs must be a finite number >= 0, got ${preemptDelayMs}`);
+    }
+    // Validates intervalMs and downAdverts with the same rules the timers use.
+    masterDownInterval(opts.priority, opts.intervalMs, downAdverts);
+
+    this.nodeId = opts.nodeId;
+    this.address = opts.address;
+    this.#addr = addr;
+    this.configuredPriority = opts.priority;
+    this.#priority = opts.priority;
+    this.intervalMs = opts.intervalMs;
+    this.#masterAdverIntervalMs = opts.intervalMs;
+    this.downAdverts = downAdverts;
+    this.preempt = opts.preempt ?? true;
+    this.preemptDelayMs = preemptDelayMs;
+    this.#synced = opts.synced ?? true;
+  }
+
+  get state(): ElectionState {
+    return this.#state;
+  }
+
+  get priority(): number {
+    return this.#priority;
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** The earliest time the machine needs a timer event, or undefined if it needs none. */
+  nextDeadline(): number | undefined {
+    if (this.#state === 'MASTER') return this.#advertAt;
+    if (this.#state === 'BACKUP') return this.#downAt();
+    return undefined;
+  }
+
+  status(): ElectionStatus {
+    return {
+      state: this.#state,
+      nodeId: this.nodeId,
+      configuredPriority: this.configuredPriority,
+      priority: this.#priority,
+      synced: this.#synced,
+      faultReason: this.#faultReason,
+      master: this.#master === undefined ? undefined : { ...this.#master },
+      masterAdverIntervalMs: this.#masterAdverIntervalMs,
+      nextDeadline: this.nextDeadline(),
+      dropped: { ...this.#dropped },
+    };
+  }
+
+  step(event: ElectionEvent, now: number): ElectionAction[] {
+    if (!Number.isFinite(now)) throw new RangeError(`now must be a finite number, got ${now}`);
+    // The clock is monotonic; if a driver ever feeds an older time, deadlines must not move back.
+    now = Math.max(now, this.#lastNow);
+    this.#lastNow = now;
+    // Events can arrive from another thread as plain objects, so nothing here trusts the type.
+    switch (event?.type) {
+      case 'start':
+        return this.#onStart(now);
+      case 'advert':
+        return this.#onAdvert(event, now);
+      case 'timer':
+        return this.#onTimer(now);
+      case 'fault':
+        return this.#onFault(event.reason);
+      case 'recover':
+        return this.#onRecover(now);
+      case 'priority':
+        return this.#onPriority(event.priority, now);
+      case 'synced':
+        return this.#onSynced(event.synced);
+      case 'shutdown':
+        return this.#onShutdown();
+      default:
+        this.#dropped.invalid += 1;
+        return [];
+    }
+  }
+
+  #onStart(now: number): ElectionAction[] {
+    if (this.#state !== 'INIT') return [];
+    // RFC 5798 6.4.1 goes straight to Master at priority 255; halo never uses 255.
+    if (this.#faultReason !== undefined) return [this.#become('FAULT', `fault: ${this.#faultReason}`)];
+    return [this.#enterBackup(now, 'start')];
+  }
+
+  #onTimer(now: number): ElectionAction[] {
+    if (this.#state === 'MASTER' && now >= this.#advertAt) {
+      // From now, not from the old deadline: after a stall one advert is enough, not a burst.
+      this.#advertAt = now + this.intervalMs;
+      return [this.#advert()];
+    }
+    if (this.#state === 'BACKUP' && now >= this.#downAt()) return this.#takeOver(now);
+    return [];
+  }
+
+  #onAdvert(e: AdvertEvent, now: number): ElectionAction[] {
+    if (!isValidAdvert(e)) {
+      this.#dropped.invalid += 1;
+      return [];
+    }
+    // Our own advert looped back by multicast.
+    if (e.from.nodeId === this.nodeId) {
+      this.#dropped.own += 1;
+      return [];
+    }
+    if (this.#state === 'BACKUP') return this.#backupAdvert(e, now);
+    if (this.#state === 'MASTER') return this.#masterAdvert(e, now);
+    return [];
+  }
+
+  /** RFC 5798 6.4.2, Backup receiving an ADVERTISEMENT. */
+  #backupAdvert(e: AdvertEvent, now: number): ElectionAction[] {
+    if (e.priority === 0) {
+      // The master is leaving: wait Skew_Time only, unless the timer would fire sooner anyway.
+      if (now + skewTime(this.#priority, this.#masterAdverIntervalMs) < this.#downAt()) {
+        this.#downBase = now;
+        this.#downKind = 'skew';
+        this.#zeroFrom = e.from.nodeId;
+      }
+      return [];
+    }
+    if (!this.#wouldPreempt(e.priority)) {
+      this.#preemptSince = undefined;
+    } else {
+      this.#preemptSince ??= now;
+      if (now - this.#preemptSince >= this.preemptDelayMs) {
+        // Discard it, so Master_Down_Timer runs out and we take over.
+        this.#ignored = toKnown(e, now);
+        return [];
+      }
+      // Still inside preempt_delay: follow this master like any other.
+    }
+    this.#follow(toKnown(e, now));
+    return [];
+  }
+
+  /** RFC 5798 6.4.3, Master receiving an ADVERTISEMENT. */
+  #masterAdvert(e: AdvertEvent, now: number): ElectionAction[] {
+    if (e.priority === 0) {
+      // Another master is leaving: re-announce at once so backups and ARP caches settle on us.
+      this.#advertAt = now + this.intervalMs;
+      return [this.#advert(), { type: 'garp', reason: `priority 0 from ${e.from.nodeId}` }];
+    }
+    const ours = this.#priority;
+    let cause: string | undefined;
+    if (e.priority > ours) {
+      cause = `higher priority ${e.priority} > ${ours} from ${e.from.nodeId}`;
+    } else if (e.priority === ours && this.#compareTo(e.from) < 0) {
+      cause = `equal priority ${ours}, higher address ${e.from.address} > ${this.address} from ${e.from.nodeId}`;
+    }
+    if (cause !== undefined) {
+      const become = this.#enterBackup(now, cause, toKnown(e, now));
+      // Priority 0 says "I am no longer master" (as on shutdown). If the winner's advert
+      // reached us before ours reached it, this is the only way it learns of the split brain,
+      // and its 6.4.3 answer (advert + GARP) fixes the ARP caches we pointed at us.
+      return [become, this.#advert(0), { type: 'remove_vip' }];
+    }
+    // Split brain healing: the other master will step down on our advert, and the GARP fixes
+    // the ARP caches it poisoned (keepalived leaves them stale for minutes).
+    this.#advertAt = now + this.intervalMs;
+    return [this.#advert(), { type: 'garp', reason: `outranked master ${e.from.nodeId} (priority ${e.priority}) heard` }];
+  }
+
+  #onFault(reason: unknown): ElectionAction[] {
+    const text = typeof reason === 'string' && reason !== '' ? reason : 'unspecified';
+    this.#faultReason = text;
+    const from = this.#state;
+    if (from === 'INIT' || from === 'FAULT') return [];
+    const become = this.#become('FAULT', `fault: ${text}`);
+    this.#clearBackup();
+    // A faulted master says so with priority 0, so backups take over in Skew_Time.
+    return from === 'MASTER' ? [become, this.#advert(0), { type: 'remove_vip' }] : [become];
+  }
+
+  #onRecover(now: number): ElectionAction[] {
+    const reason = this.#faultReason;
+    if (reason === undefined) return [];
+    this.#faultReason = undefined;
+    if (this.#state !== 'FAULT') return [];
+    return [this.#enterBackup(now, `recovered from fault: ${reason}`)];
+  }
+
+  #onPriority(priority: unknown, now: number): ElectionAction[] {
+    if (typeof priority !== 'number' || !Number.isInteger(priority)) {
+      this.#dropped.invalid += 1;
+      return [];
+    }
+    const p = Math.min(254, Math.max(1, priority));
+    if (p === this.#priority) return [];
+    this.#priority = p;
+    if (this.#state === 'MASTER') {
+      // Tell backups now rather than at the next interval, so a better one can preempt sooner.
+      this.#advertAt = now + this.intervalMs;
+      return [this.#advert()];
+    }
+    if (this.#state === 'BACKUP') this.#reassessPreempt();
+    return [];
+  }
+
+  #onSynced(synced: unknown): ElectionAction[] {
+    if (typeof synced !== 'boolean') {
+      this.#dropped.invalid += 1;
+      return [];
+    }
+    this.#synced = synced;
+    if (this.#state === 'BACKUP') this.#reassessPreempt();
+    return [];
+  }
+
+  #onShutdown(): ElectionAction[] {
+    const from = this.#state;
+    if (from === 'INIT') return [];
+    const become = this.#become('INIT', 'shutdown');
+    this.#clearBackup();
+    // The priority 0 advert goes first: it starts the backups' Skew_Time while we drop the VIP.
+    return from === 'MASTER' ? [become, this.#advert(0), { type: 'remove_vip' }] : [become];
+  }
+
+  /** Master_Down_Timer fired: RFC 5798 6.4.2 "transition to the Master state". */
+  #takeOver(now: number): ElectionAction[] {
+    let cause: string;
+    const ignored = this.#ignored;
+    if (ignored !== undefined && ignored.at >= this.#downBase) {
+      cause = `preempt: higher priority ${this.#priority} > ${ignored.priority} of ${ignored.nodeId}`;
+    } else if (this.#downKind === 'skew') {
+      cause = `priority 0 from ${this.#zeroFrom ?? 'unknown'}`;
+    } else {
+      const last = this.#master === undefined ? '' : ` (last from ${this.#master.nodeId})`;
+      cause = `master down: no advert for ${formatMs(now - this.#downBase)} ms${last}`;
+    }
+    const degraded = !this.#synced;
+    if (degraded) cause += '; tables not synced';
+    const become = this.#become('MASTER', cause, degraded);
+    this.#clearBackup();
+    this.#advertAt = now + this.intervalMs;
+    return [become, this.#advert(), { type: 'add_vip' }, { type: 'garp', reason: 'became master' }];
+  }
+
+  #enterBackup(now: number, cause: string, master?: KnownMaster): ElectionAction {
+    const become = this.#become('BACKUP', cause);
+    // Also resets Master_Adver_Interval to ours (RFC 5798 6.4.1) until a master tells us its own.
+    this.#clearBackup();
+    this.#downBase = now;
+    if (master !== undefined) this.#follow(master);
+    return become;
+  }
+
+  /** Accept an advert (RFC 5798 6.4.2): learn its interval and restart Master_Down_Timer from it. */
+  #follow(m: KnownMaster): void {
+    this.#master = m;
+    this.#masterAdverIntervalMs = m.intervalMs;
+    this.#downBase = m.at;
+    this.#downKind = 'interval';
+    this.#zeroFrom = undefined;
+    this.#ignored = undefined;
+  }
+
+  /**
+   * Priority or synced changed while BACKUP. If we were letting a live lower-priority
+   * master's timer run out and may no longer preempt it, follow it from its last advert
+   * as if we had accepted it then; otherwise the timer would fire on a live master.
+   */
+  #reassessPreempt(): void {
+    const ignored = this.#ignored;
+    if (ignored !== undefined && ignored.at >= this.#downBase && !this.#wouldPreempt(ignored.priority)) {
+      this.#follow(ignored);
+    }
+    if (this.#master !== undefined && !this.#wouldPreempt(this.#master.priority)) this.#preemptSince = undefined;
+  }
+
+  #wouldPreempt(theirPriority: number): boolean {
+    return this.preempt && this.#synced && theirPriority < this.#priority;
+  }
+
+  #downAt(): number {
+    const length =
+      this.#downKind === 'skew'
+        ? skewTime(this.#priority, this.#masterAdverIntervalMs)
+        : masterDownInterval(this.#priority, this.#masterAdverIntervalMs, this.downAdverts);
+    return this.#downBase + length;
+  }
+
+  #clearBackup(): void {
+    this.#master = undefined;
+    this.#ignored = undefined;
+    this.#preemptSince = undefined;
+    this.#zeroFrom = undefined;
+    this.#downKind = 'interval';
+    this.#masterAdverIntervalMs = this.intervalMs;
+  }
+
+  #become(state: ElectionState, cause: string, degraded = false): ElectionAction {
+    const from = this.#state;
+    this.#state = state;
+    return { type: 'become', from, state, cause, degraded };
+  }
+
+  #advert(priority: number = this.#priority): ElectionAction {
+    return { type: 'send_advert', priority, synced: this.#synced };
+  }
+
+  /** < 0 when the sender outranks us at equal priority. */
+  #compareTo(other: AdvertSender): number {
+    const theirs = ipv4ToNumber(other.address) ?? 0;
+    if (theirs !== this.#addr) return this.#addr - theirs;
+    return this.nodeId < other.nodeId ? -1 : this.nodeId > other.nodeId ? 1 : 0;
+  }
+}
+
+function toKnown(e: AdvertEvent, at: number): KnownMaster {
+  return {
+    nodeId: e.from.nodeId,
+    address: e.from.address,
+    priority: e.priority,
+    intervalMs: e.intervalMs,
+    synced: e.synced,
+    at,
+  };
+}
+
+function formatMs(ms: number): string {
+  return String(Math.round(ms * 10) / 10);
+}
