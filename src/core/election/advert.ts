@@ -112,7 +112,8 @@ export function isValidNodeId(nodeId: string): boolean {
 }
 
 /** IPv4 text to an unsigned 32-bit number, for the tie-break comparison; undefined if not a strict dotted quad. */
-export function ipv4ToUint32(address: string): number | undefined {
+export function ipv4ToUint32(address: unknown): number | undefined {
+  if (typeof address !== 'string') return undefined;
   const b = parseIPv4(address);
   if (!b) return undefined;
   return ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;

@@ -24,7 +24,7 @@
  *  - garp                  (re-)announce the VIP with gratuitous ARP; `reason` for the log
  */
 
-import { parseIPv4 } from '../proxy-protocol.js';
+import { ipv4ToUint32 } from './advert.js';
 
 export type ElectionState = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT';
 
@@ -105,7 +105,7 @@ export function isValidAdvert(e: Extract<ElectionEvent, { type: 'advert' }>): bo
   return (
     typeof nodeId === 'string' &&
     nodeId !== '' &&
-    ipv4ToNumber(address) !== undefined &&
+    ipv4ToUint32(address) !== undefined &&
     Number.isInteger(e.priority) &&
     e.priority >= 0 &&
     e.priority <= 255 &&
@@ -113,11 +113,4 @@ export function isValidAdvert(e: Extract<ElectionEvent, { type: 'advert' }>): bo
     e.intervalMs > 0 &&
     typeof e.synced === 'boolean'
   );
-}
-
-/** A dotted-quad IPv4 address as a number, for ordering; undefined for anything else. */
-export function ipv4ToNumber(s: unknown): number | undefined {
-  if (typeof s !== 'string') return undefined;
-  const b = parseIPv4(s);
-  return b === undefined ? undefined : b.reduce((n, octet) => n * 256 + octet, 0);
 }

@@ -22,7 +22,8 @@ import type {
   ElectionStatus,
   KnownMaster,
 } from './election-types.js';
-import { ipv4ToNumber, isValidAdvert } from './election-types.js';
+import { isValidAdvert } from './election-types.js';
+import { ipv4ToUint32 } from './advert.js';
 import { DEFAULT_DOWN_ADVERTS, masterDownInterval, skewTime } from './timers.js';
 
 export type * from './election-types.js';
@@ -63,7 +64,7 @@ export class ElectionStateMachine {
 
   constructor(opts: ElectionOptions) {
     if (typeof opts.nodeId !== 'string' || opts.nodeId === '') throw new RangeError('nodeId must be a non-empty string');
-    const addr = ipv4ToNumber(opts.address);
+    const addr = ipv4ToUint32(opts.address);
     if (addr === undefined) throw new RangeError(`address must be a dotted IPv4 address, got ${String(opts.address)}`);
     if (!Number.isInteger(opts.priority) || opts.priority < 1 || opts.priority > 254) {
       throw new RangeError(`priority must be an integer from 1 to 254, got ${opts.priority}`);
@@ -377,7 +378,7 @@ export class ElectionStateMachine {
 
   /** < 0 when the sender outranks us at equal priority. */
   #compareTo(other: AdvertSender): number {
-    const theirs = ipv4ToNumber(other.address) ?? 0;
+    const theirs = ipv4ToUint32(other.address) ?? 0;
     if (theirs !== this.#addr) return this.#addr - theirs;
     return this.nodeId < other.nodeId ? -1 : this.nodeId > other.nodeId ? 1 : 0;
   }
