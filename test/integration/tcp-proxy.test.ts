@@ -11,6 +11,7 @@ import { TcpProxy } from '../../src/adapters/proxy/tcp-proxy.js';
 import { serviceSchema, type ServiceConfig } from '../../src/config/schema.js';
 import { decodeProxyHeader } from '../../src/core/proxy-protocol.js';
 import { FakeDispatcher } from '../fakes/fake-dispatcher.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HOST = '127.0.0.1';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -18,14 +19,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function listen(server: net.Server): Promise<number> {
   return new Promise((resolve, reject) => {

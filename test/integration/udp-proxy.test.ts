@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/adapters/logger.js';
 import { UdpProxy } from '../../src/adapters/proxy/udp-proxy.js';
 import { serviceSchema, type ServiceConfig } from '../../src/config/schema.js';
 import { FakeDispatcher } from '../fakes/fake-dispatcher.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HOST = '127.0.0.1';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -15,14 +16,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -14,6 +14,7 @@ import {
   type Advert,
   type DecodeResult,
 } from './advert.js';
+import { seededRandom as prng } from '../../../test/helpers/seeded-random.js';
 
 const KEY = Buffer.from('test-cluster-key');
 const CLUSTER = 0x01020304;
@@ -42,18 +43,6 @@ function resign(buf: Buffer, key: Buffer = KEY): Buffer {
 
 function reasonOf(r: DecodeResult): string {
   return r.ok ? 'ok' : r.reason;
-}
-
-/** Small deterministic PRNG (mulberry32) so a fuzz failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('encodeAdvert: byte layout', () => {

@@ -7,18 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { BODY_CHUNKED, BodyFramer } from './body-framing.js';
 import { RequestHeadParser } from './request-head.js';
 import { ResponseHeadParser } from './response-head.js';
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../../../test/helpers/seeded-random.js';
 
 const SPECIAL = [0x0d, 0x0a, 0x00, 0x20, 0x09, 0x3a, 0x2c, 0x3b, 0x30, 0x66, 0x7f, 0xff];
 
