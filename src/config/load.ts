@@ -114,7 +114,43 @@ export function crossCheck(cfg: HaloConfig): string[] {
     if (hc.expect_status[0] > hc.expect_status[1]) problems.push(`${at}.health_check.expect_status: low ${hc.expect_status[0]} is above high ${hc.expect_status[1]}`);
     if (svc.mode === 'udp' && svc.limits.requests_per_second_per_client > 0) problems.push(`${at}.limits.requests_per_second_per_client: only http services count requests`);
   });
+  checkCluster(cfg, problems);
   return problems;
+}
+
+function checkCluster(cfg: HaloConfig, problems: string[]): void {
+  const c = cfg.cluster;
+  if (c === undefined) return;
+  if ((c.key_file === undefined) === (c.key_env === undefined)) {
+    problems.push('cluster: exactly one of key_file or key_env is needed (the HMAC key every node signs its adverts with)');
+  }
+  const t = c.transport;
+  if (t.mode === 'multicast') {
+    const first = Number(t.group.split('.')[0]);
+    if (first < 224 || first > 239) problems.push(`cluster.transport.group: ${t.group} is not a multicast address (224.0.0.0-239.255.255.255)`);
+    if (t.peers.length > 0) problems.push('cluster.transport.peers: peers are for mode unicast (this transport is multicast)');
+  } else if (t.peers.length === 0) {
+    problems.push('cluster.transport.peers: mode unicast needs the other nodes\' addresses');
+  } else if (c.address !== undefined && t.peers.includes(c.address)) {
+    problems.push(`cluster.transport.peers: ${c.address} is this node's own cluster.address`);
+  }
+  const vips = new Map<string, number>();
+  c.vips.forEach((v, i) => {
+    const ip = v.address.split('/')[0] ?? v.address;
+    const seen = vips.get(ip);
+    if (seen !== undefined) problems.push(`cluster.vips[${i}].address: duplicate VIP ${ip} (also cluster.vips[${seen}])`);
+    else vips.set(ip, i);
+  });
+  const services = new Set(cfg.services.map((s) => s.name));
+  c.track.services.forEach((s, i) => {
+    if (!services.has(s.name)) problems.push(`cluster.track.services[${i}].name: no service named "${s.name}" (known: ${[...services].join(', ')})`);
+  });
+  const scripts = new Set<string>();
+  c.track.scripts.forEach((s, i) => {
+    if (scripts.has(s.name)) problems.push(`cluster.track.scripts[${i}].name: duplicate track script name "${s.name}"`);
+    scripts.add(s.name);
+    if (s.timeout_ms > s.interval_ms) problems.push(`cluster.track.scripts[${i}].timeout_ms: ${s.timeout_ms} is longer than interval_ms ${s.interval_ms}`);
+  });
 }
 
 function checkBackends(backends: ServiceConfig['backends'], at: string, problems: string[]): void {
