@@ -15,6 +15,7 @@ Usage:
   halo run --config FILE [--log-level LEVEL] [--log-format text|json]
   halo validate --config FILE
   halo demo-backend --name NAME --http PORT [--udp PORT] [--tcp-echo PORT] [--host ADDR] [--delay-ms N]
+  halo lab up|down|status|probe|logs|kill|stop|start|linkdown|linkup|partition|heal ...   (halo lab help)
   halo version
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config.`;
@@ -105,6 +106,8 @@ export async function main(argv: string[]): Promise<number> {
         return validate(rest);
       case 'demo-backend':
         return await demoBackend(rest);
+      case 'lab':
+        return await (await import('./lab/cli.js')).labMain(rest);
       case 'version':
       case '--version':
         process.stdout.write(`halo ${version()}\n`);

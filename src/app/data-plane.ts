@@ -3,9 +3,9 @@
  * (pure decisions and tables), its health monitor and its proxy, plus a 1 s ticker that
  * expires tables. Knows nothing about election; the election side reads its health.
  */
-import { readFileSync } from 'node:fs';
 import type { HaloConfig, ServiceConfig } from '../config/schema.js';
 import { HaloError } from '../core/errors.js';
+import { loadSecret } from './secrets.js';
 import { createDispatcher, type Dispatcher } from '../core/service/dispatcher.js';
 import type { Logger } from '../adapters/logger.js';
 import { systemClock } from '../adapters/system-clock.js';
@@ -33,25 +33,15 @@ export interface ServiceRuntime {
 export function loadCookieSecret(service: ServiceConfig): Buffer | undefined {
   const p = service.persistence;
   if (p.type !== 'cookie') return undefined;
-  const where = `services[${service.name}].persistence`;
-  let secret: string | undefined;
-  if (p.secret_file !== undefined) {
-    try {
-      secret = readFileSync(p.secret_file, 'utf8').trim();
-    } catch (err) {
-      throw new HaloError('HALO_ERR_SECRET', `${where}.secret_file: cannot read ${p.secret_file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-  } else if (p.secret_env !== undefined) {
-    secret = process.env[p.secret_env];
-    if (secret === undefined) throw new HaloError('HALO_ERR_SECRET', `${where}.secret_env: environment variable ${p.secret_env} is not set`);
-  }
-  if (secret === undefined || secret.length < 16) throw new HaloError('HALO_ERR_SECRET', `${where}: the cookie secret must be at least 16 characters`);
-  return Buffer.from(secret, 'utf8');
+  return loadSecret({ file: p.secret_file, env: p.secret_env }, `services[${service.name}].persistence`, 'cookie secret');
 }
 
 export class DataPlane {
   readonly services = new Map<string, ServiceRuntime>();
   private ticker: NodeJS.Timeout | undefined;
+
+  /** Told when a service loses its last healthy backend or gets one back (election tracking). */
+  onServiceHealth: ((service: string, healthy: boolean) => void) | undefined;
 
   constructor(
     readonly config: Readonly<HaloConfig>,
@@ -119,6 +109,7 @@ export class DataPlane {
     const healthy = runtime.dispatcher.hasHealthyBackend();
     if (healthy === runtime.healthy) return;
     runtime.healthy = healthy;
+    this.onServiceHealth?.(runtime.config.name, healthy);
     if (healthy) log.info('service_up', { cause: 'a backend is healthy again' });
     else log.error('service_down', { cause: 'no healthy backend', backends: runtime.config.backends.map((b) => b.name) });
   }

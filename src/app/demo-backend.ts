@@ -48,6 +48,8 @@ function httpServer(name: string, delayMs: number): Server {
           'content-length': size > 0 ? size : Buffer.byteLength(head),
           'x-backend': name,
           'x-served': String(served),
+          // The address the request came from: behind halo, the node that proxied it.
+          'x-peer': req.socket.remoteAddress ?? '',
           'x-body-bytes': String(bodyBytes),
           'x-seen-forwarded-for': req.headers['x-forwarded-for'] ?? '',
           'x-seen-forwarded-proto': req.headers['x-forwarded-proto'] ?? '',

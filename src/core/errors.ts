@@ -17,6 +17,11 @@ export const ERROR_CODES = {
   HALO_ERR_PROBE: 'a health probe failed',
   HALO_ERR_SECRET: 'a secret (key or cookie secret) could not be loaded',
   HALO_ERR_ADVERT: 'an election advertisement to send has a field out of range',
+  HALO_ERR_VIP: 'adding, removing, listing or announcing (GARP) a VIP failed: the message has the command and its stderr',
+  HALO_ERR_ELECTION: 'the election worker failed to start or died',
+  HALO_ERR_LAB: 'a `halo lab` step (namespace, link, process) failed',
+  HALO_ERR_ELECTION_SOCKET: 'the election advert socket could not be opened (bind, multicast membership or options)',
+  HALO_ERR_LINK_MONITOR: 'the interface link state could not be read with `ip`',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -4,13 +4,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { testTempDir } from './temp-dir.js';
 
 export const HALO_BIN = fileURLToPath(new URL('../../bin/halo.js', import.meta.url));
 
@@ -148,7 +149,7 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startHalo(config: unknown, env: NodeJS.ProcessEnv = {}, opts: SpawnOptions = {}): Promise<Proc & { configFile: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'halo-test-'));
+  const dir = testTempDir('halo-test-');
   const configFile = join(dir, 'halo.yaml');
   writeFileSync(configFile, stringify(config));
   const proc = spawnHalo(['run', '--config', configFile, '--log-format', 'json', '--log-level', 'debug'], env, opts);

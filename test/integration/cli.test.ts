@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { killAll, spawnHalo } from '../helpers/processes.js';
+import { testTempDir } from '../helpers/temp-dir.js';
 
 afterAll(killAll);
 
@@ -16,7 +17,7 @@ async function exitOf(args: string[]): Promise<{ code: number | null; out: strin
 }
 
 function file(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'halo-cli-'));
+  const dir = testTempDir('halo-cli-');
   const f = join(dir, 'c.yaml');
   writeFileSync(f, text);
   return f;

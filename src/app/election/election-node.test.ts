@@ -1,0 +1,226 @@
+/**
+ * The election driver with its I/O faked: adverts travel on an in-memory bus, the VIP
+ * and hooks are recorders, time is vitest's fake clock. What is checked here is the
+ * wiring (codec, replay window, action ordering, timeline log); the real sockets, `ip`
+ * and arping are exercised by test/integration/election-*.test.ts in namespaces.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { clusterSchema, type ClusterConfig } from '../../config/cluster-schema.js';
+import { encodeAdvert } from '../../core/election/advert.js';
+import type { Logger, LogFields } from '../../adapters/logger.js';
+import { ElectionNode, type AdvertTransport, type HookRunner, type HookState, type VipControl } from './election-node.js';
+
+const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+
+interface Line {
+  level: string;
+  event: string;
+  fields: LogFields;
+}
+
+function recordingLogger(lines: Line[], base: LogFields = {}): Logger {
+  const at = (level: string) => (event: string, fields?: LogFields) => void lines.push({ level, event, fields: { ...base, ...fields } });
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (f) => recordingLogger(lines, { ...base, ...f }), setLevel: () => undefined };
+}
+
+class Bus {
+  readonly members = new Set<{ address: string; deliver: (buf: Buffer, from: { address: string; port: number }) => void; open: boolean }>();
+  /** Datagrams seen on the wire, for replay attacks. */
+  readonly wire: Buffer[] = [];
+  transport(address: string, deliver: (buf: Buffer, from: { address: string; port: number }) => void): AdvertTransport {
+    const member = { address, deliver, open: false };
+    this.members.add(member);
+    return {
+      start: async () => void (member.open = true),
+      close: async () => void (member.open = false),
+      send: (buf) => {
+        if (!member.open) return;
+        this.wire.push(buf);
+        this.inject(buf, address);
+      },
+    };
+  }
+  inject(buf: Buffer, fromAddress: string): void {
+    for (const m of this.members) if (m.open && m.address !== fromAddress) m.deliver(buf, { address: fromAddress, port: 7946 });
+  }
+}
+
+function recorders(ops: string[]): { vip: VipControl; hooks: HookRunner & { calls: [HookState, string][] } } {
+  const calls: [HookState, string][] = [];
+  return {
+    vip: {
+      add: async () => void ops.push('add'),
+      renew: async () => void ops.push('renew'),
+      remove: async () => void ops.push('remove'),
+      removeStale: async () => [],
+      garp: async (reason) => void ops.push(`garp:${reason}`),
+      close: () => undefined,
+    },
+    hooks: { calls, notify: async (to, from) => void calls.push([to, from]), drain: async () => undefined },
+  };
+}
+
+function cluster(over: Record<string, unknown> = {}): ClusterConfig {
+  return clusterSchema.parse({ id: 7, key_env: 'X', interface: 'eth0', vips: [{ address: '10.0.0.100/24' }], advert_interval_ms: 100, ...over });
+}
+
+function makeNode(bus: Bus, name: string, address: string, priority: number, lines: Line[], over: Record<string, unknown> = {}) {
+  const ops: string[] = [];
+  const { vip, hooks } = recorders(ops);
+  const node = new ElectionNode({
+    cluster: cluster({ priority, ...over }),
+    nodeName: name,
+    address,
+    key: KEY,
+    log: recordingLogger(lines, { node: name }),
+    clock: { now: () => performance.now() },
+    vip,
+    hooks,
+    makeTransport: (deliver) => bus.transport(address, deliver),
+  });
+  return { node, ops, hooks };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('ElectionNode over an in-memory bus', () => {
+  it('RFC 5798 6.4.1/6.4.2: the higher priority becomes master, adds the VIP then GARPs; the other stays backup', async () => {
+    const bus = new Bus();
+    const lines: Line[] = [];
+    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
+    const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
+    await lb1.node.start();
+    await lb2.node.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(lb1.node.state).toBe('MASTER');
+    expect(lb2.node.state).toBe('BACKUP');
+    expect(lb1.ops.slice(0, 2)).toEqual(['add', 'garp:became master']);
+    expect(lb2.ops).toEqual([]);
+    expect(lb2.node.status().master?.nodeId).toBe('lb1');
+    expect(lb1.hooks.calls).toEqual([['backup', 'INIT'], ['master', 'BACKUP']]);
+    const takeover = lines.find((l) => l.event === 'takeover');
+    expect(takeover?.fields).toMatchObject({ node: 'lb1', state: 'MASTER', timeline_from: 'start' });
+  });
+
+  it('RFC 5798 6.4.2: a silent master is replaced after Master_Down_Interval, and the takeover line carries the timeline', async () => {
+    const bus = new Bus();
+    const lines: Line[] = [];
+    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
+    const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
+    await lb1.node.start();
+    await lb2.node.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    // The master's process dies: its adverts stop, nothing else is said.
+    for (const m of bus.members) if (m.address === '10.0.0.11') m.open = false;
+    await vi.advanceTimersByTimeAsync(300);
+    expect(lb2.node.state).toBe('BACKUP');
+    // Master_Down_Interval = 3 x 100 + (256 - 100) x 100 / 256 = 360.9 ms after the last advert.
+    await vi.advanceTimersByTimeAsync(100);
+    expect(lb2.node.state).toBe('MASTER');
+    expect(lb2.ops.slice(0, 2)).toEqual(['add', 'garp:became master']);
+    const t = lines.find((l) => l.event === 'takeover' && l.fields['node'] === 'lb2');
+    expect(t?.fields['timeline_from']).toBe('last advert');
+    expect(t?.fields['detected_ms']).toBeGreaterThanOrEqual(360);
+    expect(t?.fields['detected_ms']).toBeLessThan(362);
+    expect(t?.fields['garp_sent_ms']).toBeGreaterThanOrEqual(t?.fields['vip_added_ms'] as number);
+  });
+
+  it('RFC 5798 6.4.3: shutdown sends priority 0, so the backup takes over after Skew_Time only; the VIP goes and the stop hook runs', async () => {
+    const bus = new Bus();
+    const lines: Line[] = [];
+    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
+    const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
+    await lb1.node.start();
+    await lb2.node.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    await lb1.node.shutdown('SIGTERM');
+    expect(lb1.ops.at(-1)).toBe('remove');
+    expect(lb1.hooks.calls.at(-1)).toEqual(['stop', 'MASTER']);
+    // Skew_Time for priority 100 at 100 ms: 60.9 ms.
+    await vi.advanceTimersByTimeAsync(60);
+    expect(lb2.node.state).toBe('BACKUP');
+    await vi.advanceTimersByTimeAsync(2);
+    expect(lb2.node.state).toBe('MASTER');
+    expect(lines.find((l) => l.event === 'state_change' && l.fields['node'] === 'lb2' && l.fields['state'] === 'MASTER')?.fields['cause']).toMatch(/priority 0 from lb1/);
+  });
+
+  it('drops forged and replayed adverts by reason and does not move the VIP', async () => {
+    const bus = new Bus();
+    const lines: Line[] = [];
+    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
+    const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
+    await lb1.node.start();
+    await lb2.node.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    const forged = encodeAdvert(
+      { synced: true, shuttingDown: false, priority: 255, intervalMs: 100, clusterId: 7, nodeId: 'evil', address: '10.0.0.66', bootEpoch: 1n, sequence: 1n },
+      Buffer.from('not-the-cluster-key-at-all-00000'),
+    );
+    const captured = bus.wire.find((b) => b.includes(Buffer.from('lb1')));
+    expect(captured).toBeDefined();
+    for (let i = 0; i < 5; i++) {
+      bus.inject(forged, '10.0.0.66');
+      bus.inject(captured!, '10.0.0.66');
+      await vi.advanceTimersByTimeAsync(50);
+    }
+    expect(lb1.node.state).toBe('MASTER');
+    expect(lb2.node.state).toBe('BACKUP');
+    expect(lb1.node.drops.get('hmac')).toBe(5);
+    expect(lb2.node.drops.get('hmac')).toBe(5);
+    expect(lb2.node.drops.get('stale')).toBe(5);
+    expect(lb1.ops.filter((o) => o === 'add')).toHaveLength(1);
+    // Floods are throttled: one line for the first drop of each kind, not one per packet.
+    expect(lines.filter((l) => l.event === 'advert_dropped' && l.fields['node'] === 'lb2').length).toBeLessThanOrEqual(2);
+  });
+
+  it('logs a foreign cluster on our group once, naming the sender', async () => {
+    const bus = new Bus();
+    const lines: Line[] = [];
+    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
+    await lb1.node.start();
+    const other = encodeAdvert({ synced: true, shuttingDown: false, priority: 100, intervalMs: 100, clusterId: 8, nodeId: 'x1', address: '10.0.0.77', bootEpoch: 1n, sequence: 1n }, KEY);
+    for (let i = 0; i < 3; i++) bus.inject(other, '10.0.0.77');
+    const foreign = lines.filter((l) => l.event === 'foreign_cluster');
+    expect(foreign).toHaveLength(1);
+    expect(foreign[0]?.fields).toMatchObject({ sender: '10.0.0.77', claimed_node: 'x1', cluster_id: 8 });
+    expect(lb1.node.drops.get('cluster')).toBe(3);
+  });
+
+  it('puts back a VIP deleted behind its back, only while master', async () => {
+    const bus = new Bus();
+    const lines: Line[] = [];
+    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
+    await lb1.node.start();
+    lb1.node.vipDeleted('10.0.0.100', 'eth0');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(lb1.ops).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(lb1.node.state).toBe('MASTER');
+    const before = lb1.ops.length;
+    lb1.node.vipDeleted('10.0.0.100', 'eth0');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(lb1.ops.slice(before)).toEqual(['add', 'garp:vip restored']);
+    expect(lines.some((l) => l.event === 'vip_restored')).toBe(true);
+  });
+
+  it('refreshes GARP and renews the VIP lifetime while master, and stops when it steps down', async () => {
+    const bus = new Bus();
+    const lines: Line[] = [];
+    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines, { garp: { refresh_ms: 1000 }, vip_lifetime_ms: 3000 });
+    await lb1.node.start();
+    await vi.advanceTimersByTimeAsync(3500);
+    expect(lb1.ops.filter((o) => o === 'garp:refresh').length).toBeGreaterThanOrEqual(2);
+    expect(lb1.ops.filter((o) => o === 'renew').length).toBeGreaterThanOrEqual(2);
+    lb1.node.feed({ type: 'fault', reason: 'interface eth0 down' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(lb1.ops.at(-1)).toBe('remove');
+    const count = lb1.ops.length;
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(lb1.ops.length).toBe(count);
+  });
+});

@@ -1,0 +1,396 @@
+/**
+ * The election driver of one node: feeds the pure state machine (core/election) with
+ * adverts, timers and tracking events, and carries out its actions with the adapters
+ * (advert transport, VIP, notify hooks). Runs inside the election worker, away from the
+ * data plane's event loop (design.md section 3, "Isolation").
+ *
+ * Ordering: adverts go out synchronously the moment the machine asks; VIP changes and
+ * GARPs run one after another on a queue, so "add, garp, remove" always lands in that
+ * order however fast the states flip; notify hooks have their own queue and never hold
+ * up either.
+ */
+import type { Clock } from '../../core/clock.js';
+import type { ClusterConfig } from '../../config/cluster-schema.js';
+import { ElectionStateMachine, type ElectionAction, type ElectionEvent, type ElectionState, type ElectionStatus } from '../../core/election/state-machine.js';
+import { decodeAdvert, DropCounters, encodeAdvert, ReplayWindow, type DropReason } from '../../core/election/advert.js';
+import type { Logger } from '../../adapters/logger.js';
+import { ThrottledWarning } from '../../adapters/proxy/throttled-warning.js';
+
+export interface AdvertTransport {
+  start(): Promise<void>;
+  send(buf: Buffer): void;
+  close(): Promise<void>;
+}
+
+export interface VipControl {
+  add(): Promise<unknown>;
+  renew(): Promise<void>;
+  remove(): Promise<void>;
+  removeStale(): Promise<string[]>;
+  garp(reason: string): Promise<unknown>;
+  close(): void | Promise<void>;
+}
+
+export type HookState = 'master' | 'backup' | 'fault' | 'stop';
+
+export interface HookRunner {
+  notify(to: HookState, from: string, cause: string): Promise<void>;
+  drain(timeoutMs: number): Promise<void>;
+}
+
+export interface ElectionNodeOptions {
+  cluster: ClusterConfig;
+  nodeName: string;
+  /** Our IPv4 address on the cluster interface. */
+  address: string;
+  key: Buffer;
+  log: Logger;
+  clock: Clock;
+  vip: VipControl;
+  hooks: HookRunner;
+  makeTransport(onMessage: (buf: Buffer, from: { address: string; port: number }) => void): AdvertTransport;
+  /** Status after every change, for the admin side. */
+  onStatus?: (status: ElectionNodeStatus) => void;
+  /** Start as not synced (replication peers configured). Default true. */
+  synced?: boolean;
+  /** New for every process start; wall-clock ms keeps it increasing across restarts. */
+  bootEpoch?: bigint;
+}
+
+export interface ElectionNodeStatus extends ElectionStatus {
+  address: string;
+  vips: string[];
+  drops: Readonly<Record<DropReason | 'own_node_id', number>>;
+  advertsSent: number;
+  advertsAccepted: number;
+}
+
+interface Takeover {
+  base: number;
+  baseKind: 'last advert' | 'start';
+  detectedAt: number;
+  cause: string;
+  vipAddedAt?: number;
+}
+
+const HOOK_FOR: Record<ElectionState, HookState | undefined> = { MASTER: 'master', BACKUP: 'backup', FAULT: 'fault', INIT: undefined };
+
+export class ElectionNode {
+  readonly machine: ElectionStateMachine;
+  readonly drops = new DropCounters();
+  readonly #opts: ElectionNodeOptions;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #replay = new ReplayWindow();
+  readonly #bootEpoch: bigint;
+  readonly #vipNames: string[];
+  #transport: AdvertTransport | undefined;
+  #sequence = 0n;
+  #timer: NodeJS.Timeout | undefined;
+  #refresh: NodeJS.Timeout | undefined;
+  #renew: NodeJS.Timeout | undefined;
+  #vipQueue: Promise<void> = Promise.resolve();
+  #vipWanted = false;
+  #takeover: Takeover | undefined;
+  #lastHeardAt: number | undefined;
+  #startedAt = 0;
+  #stopped = false;
+  #sent = 0;
+  #accepted = 0;
+  #ownNameDrops = 0;
+  readonly #foreignLogged = new Set<string>();
+  /** One throttle per reason, so a flood of one kind never hides the first of another. */
+  readonly #dropWarnings = new Map<string, ThrottledWarning>();
+
+  constructor(opts: ElectionNodeOptions) {
+    const c = opts.cluster;
+    this.#opts = opts;
+    this.#clock = opts.clock;
+    this.#log = opts.log;
+    this.#bootEpoch = opts.bootEpoch ?? BigInt(Date.now());
+    this.#vipNames = c.vips.map((v) => v.address);
+    this.machine = new ElectionStateMachine({
+      nodeId: opts.nodeName,
+      address: opts.address,
+      priority: c.priority,
+      intervalMs: c.advert_interval_ms,
+      downAdverts: c.down_adverts,
+      preempt: c.preempt,
+      preemptDelayMs: c.preempt_delay_ms,
+      synced: opts.synced ?? true,
+    });
+  }
+
+  get state(): ElectionState {
+    return this.machine.state;
+  }
+
+  /** Remove leftovers of a crashed run, open the transport, start as BACKUP. */
+  async start(): Promise<void> {
+    const c = this.#opts.cluster;
+    const stale = await this.#opts.vip.removeStale();
+    if (stale.length > 0) this.#log.warn('stale_vip_removed', { state: 'INIT', vips: stale, cause: 'left on the interface by an earlier run that did not stop cleanly' });
+    this.#transport = this.#opts.makeTransport((buf, from) => {
+      try {
+        this.#onDatagram(buf, from);
+      } catch (err) {
+        // A datagram must never take the election down: count it, say why, go on.
+        this.drops.count('malformed');
+        this.#log.error('advert_handling_failed', { state: this.machine.state, sender: from.address, cause: (err as Error).message });
+      }
+    });
+    await this.#transport.start();
+    this.#startedAt = this.#clock.now();
+    this.#log.info('election_started', {
+      state: 'INIT',
+      priority: c.priority,
+      address: this.#opts.address,
+      interface: c.interface,
+      advert_interval_ms: c.advert_interval_ms,
+      down_adverts: c.down_adverts,
+      preempt: c.preempt,
+      preempt_delay_ms: c.preempt_delay_ms,
+      transport: c.transport.mode === 'multicast' ? `multicast ${c.transport.group}:${c.transport.port}` : `unicast ${c.transport.peers.join(',')} port ${c.transport.port}`,
+      vips: this.#vipNames,
+    });
+    this.feed({ type: 'start' });
+  }
+
+  /** Feed one event (tracking, sync state) and carry out what the machine decides. */
+  feed(event: ElectionEvent): void {
+    if (this.#stopped) return;
+    const now = this.#clock.now();
+    const before = this.machine.status();
+    const actions = this.machine.step(event, now);
+    this.#execute(actions, now, before);
+  }
+
+  /** The VIP vanished from the interface behind our back. */
+  vipDeleted(address: string, iface: string): void {
+    if (this.#stopped || this.machine.state !== 'MASTER' || !this.#vipWanted) return;
+    this.#log.warn('vip_restored', { state: 'MASTER', vip: address, interface: iface, cause: 'deleted from the interface by someone else while we are master' });
+    this.#enqueueVip('add', () => this.#opts.vip.add());
+    this.#enqueueVip('garp', () => this.#opts.vip.garp('vip restored'));
+  }
+
+  status(): ElectionNodeStatus {
+    return {
+      ...this.machine.status(),
+      address: this.#opts.address,
+      vips: this.#vipNames,
+      drops: { ...this.drops.snapshot(), own_node_id: this.#ownNameDrops },
+      advertsSent: this.#sent,
+      advertsAccepted: this.#accepted,
+    };
+  }
+
+  /**
+   * Planned stop: priority 0 advert, VIP released, stop hook run. Resolves when the VIP
+   * is gone and the hooks are done (bounded by the hook timeout).
+   */
+  async shutdown(cause: string): Promise<void> {
+    if (this.#stopped) return;
+    const from = this.machine.state;
+    const now = this.#clock.now();
+    const before = this.machine.status();
+    this.#execute(this.machine.step({ type: 'shutdown' }, now), now, before);
+    this.#stopped = true;
+    this.#clearTimers();
+    // Whatever state we were in, leave nothing of ours on the interface.
+    this.#vipWanted = false;
+    this.#enqueueVip('remove', () => this.#opts.vip.remove());
+    await this.#vipQueue;
+    this.#log.info('election_stopped', { state: 'INIT', from, cause });
+    void this.#opts.hooks.notify('stop', from, cause);
+    await this.#opts.hooks.drain(this.#opts.cluster.notify.timeout_ms + 1000);
+    await this.#transport?.close();
+    await this.#opts.vip.close();
+  }
+
+  #onDatagram(buf: Buffer, from: { address: string; port: number }): void {
+    if (this.#stopped) return;
+    const now = this.#clock.now();
+    const c = this.#opts.cluster;
+    const result = decodeAdvert(buf, this.#opts.key, c.id);
+    if (!result.ok) {
+      this.drops.count(result.reason);
+      if (result.reason === 'cluster') {
+        const who = `${result.claimedNodeId ?? '?'}@${from.address}`;
+        if (!this.#foreignLogged.has(who)) {
+          this.#foreignLogged.add(who);
+          this.#log.warn('foreign_cluster', { state: this.machine.state, sender: from.address, claimed_node: result.claimedNodeId, claimed_address: result.claimedAddress, cluster_id: result.clusterId, our_cluster_id: c.id, cause: 'another cluster advertises on our group and port; give one of them another cluster.id or group' });
+        }
+      } else {
+        this.#dropped(result.reason, now, { sender: from.address });
+      }
+      return;
+    }
+    const a = result.advert;
+    if (a.nodeId === this.#opts.nodeName) {
+      // Our own name from another address: two nodes share a name, or a capture is replayed.
+      this.#ownNameDrops++;
+      this.#dropped('own_node_id', now, { sender: from.address, cause: 'an advert with our own node name from another address: a duplicate node.name or a replay' });
+      return;
+    }
+    if (this.#replay.accept(a.nodeId, a.bootEpoch, a.sequence) === 'stale') {
+      this.drops.count('stale');
+      this.#dropped('stale', now, { sender: from.address, node: a.nodeId, cause: 'replayed or reordered advert (epoch, sequence not newer)' });
+      return;
+    }
+    this.#accepted++;
+    const before = this.machine.status();
+    const actions = this.machine.step({ type: 'advert', from: { nodeId: a.nodeId, address: a.address }, priority: a.priority, intervalMs: a.intervalMs, synced: a.synced }, now);
+    const after = this.machine.status();
+    if (after.state === 'BACKUP' && after.master?.nodeId === a.nodeId) this.#lastHeardAt = now;
+    this.#execute(actions, now, before);
+  }
+
+  #dropped(reason: string, now: number, fields: Record<string, unknown>): void {
+    let warning = this.#dropWarnings.get(reason);
+    if (warning === undefined) {
+      warning = new ThrottledWarning(this.#log, 'advert_dropped', 10_000);
+      this.#dropWarnings.set(reason, warning);
+    }
+    warning.hit(now, { state: this.machine.state, reason, ...fields });
+  }
+
+  #execute(actions: ElectionAction[], now: number, before: ElectionStatus): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'become':
+          this.#onBecome(action, now, before);
+          break;
+        case 'send_advert':
+          this.#sendAdvert(action.priority, action.synced);
+          break;
+        case 'add_vip':
+          this.#vipWanted = true;
+          this.#enqueueVip('add', async () => {
+            await this.#opts.vip.add();
+            if (this.#takeover) this.#takeover.vipAddedAt = this.#clock.now();
+          });
+          break;
+        case 'remove_vip':
+          this.#vipWanted = false;
+          this.#enqueueVip('remove', () => this.#opts.vip.remove());
+          break;
+        case 'garp':
+          this.#enqueueVip('garp', async () => {
+            await this.#opts.vip.garp(action.reason);
+            this.#garpDone(action.reason);
+          });
+          break;
+      }
+    }
+    this.#arm();
+    this.#opts.onStatus?.(this.status());
+  }
+
+  #onBecome(action: Extract<ElectionAction, { type: 'become' }>, now: number, before: ElectionStatus): void {
+    const status = this.machine.status();
+    this.#log.info('state_change', { from: action.from, state: action.state, cause: action.cause, priority: status.priority, degraded: action.degraded || undefined, master: status.master?.nodeId });
+    if (action.state === 'MASTER') {
+      const heard = before.master?.at ?? this.#lastHeardAt;
+      this.#takeover = heard === undefined ? { base: this.#startedAt, baseKind: 'start', detectedAt: now, cause: action.cause } : { base: heard, baseKind: 'last advert', detectedAt: now, cause: action.cause };
+      this.#startMasterTimers();
+    } else {
+      this.#takeover = undefined;
+      this.#stopMasterTimers();
+    }
+    const hook = HOOK_FOR[action.state];
+    if (hook !== undefined) void this.#opts.hooks.notify(hook, action.from, action.cause);
+  }
+
+  #garpDone(reason: string): void {
+    const t = this.#takeover;
+    const state = this.machine.state;
+    if (t === undefined || state !== 'MASTER') {
+      this.#log.debug('garp_sent', { state, reason, vips: this.#vipNames });
+      return;
+    }
+    this.#takeover = undefined;
+    const at = this.#clock.now();
+    const since = (x: number | undefined) => (x === undefined ? undefined : Math.round((x - t.base) * 10) / 10);
+    this.#log.info('takeover', {
+      state,
+      cause: t.cause,
+      timeline_from: t.baseKind,
+      detected_ms: since(t.detectedAt),
+      vip_added_ms: since(t.vipAddedAt),
+      garp_sent_ms: since(at),
+      vips: this.#vipNames,
+    });
+  }
+
+  #sendAdvert(priority: number, synced: boolean): void {
+    const c = this.#opts.cluster;
+    this.#sequence++;
+    const buf = encodeAdvert(
+      {
+        synced,
+        shuttingDown: priority === 0 && this.machine.state === 'INIT',
+        priority,
+        intervalMs: c.advert_interval_ms,
+        clusterId: c.id,
+        nodeId: this.#opts.nodeName,
+        address: this.#opts.address,
+        bootEpoch: this.#bootEpoch,
+        sequence: this.#sequence,
+      },
+      this.#opts.key,
+    );
+    this.#sent++;
+    this.#transport?.send(buf);
+  }
+
+  #enqueueVip(what: string, op: () => Promise<unknown>): void {
+    this.#vipQueue = this.#vipQueue.then(async () => {
+      try {
+        await op();
+      } catch (err) {
+        // The next refresh or restore retries; the operator must see every failure.
+        this.#log.error('vip_failed', { state: this.machine.state, op: what, code: (err as { code?: string }).code, cause: (err as Error).message });
+      }
+    });
+  }
+
+  #arm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#stopped) return;
+    const deadline = this.machine.nextDeadline();
+    if (deadline === undefined) return;
+    const delay = Math.max(0, deadline - this.#clock.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.feed({ type: 'timer' });
+    }, delay);
+  }
+
+  #startMasterTimers(): void {
+    this.#stopMasterTimers();
+    const c = this.#opts.cluster;
+    if (c.garp.refresh_ms > 0) {
+      this.#refresh = setInterval(() => this.#enqueueVip('garp', () => this.#opts.vip.garp('refresh')), c.garp.refresh_ms);
+    }
+    if (c.vip_lifetime_ms > 0) {
+      // A third of the lifetime: two renewals may fail before the address expires under us.
+      this.#renew = setInterval(() => {
+        if (this.#vipWanted) this.#enqueueVip('renew', () => this.#opts.vip.renew());
+      }, Math.floor(c.vip_lifetime_ms / 3));
+    }
+  }
+
+  #stopMasterTimers(): void {
+    if (this.#refresh) clearInterval(this.#refresh);
+    if (this.#renew) clearInterval(this.#renew);
+    this.#refresh = undefined;
+    this.#renew = undefined;
+  }
+
+  #clearTimers(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#stopMasterTimers();
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The election worker: a worker thread with its own event loop and heap, so the data
+ * plane's load and garbage collection never delay an advert (keepalived's "timer
+ * expired" false failovers). It owns the advert socket, the VIP, link and address
+ * monitors, track scripts and notify hooks.
+ *
+ * Fate-sharing: the data plane ticks us; if the ticks stop for liveness_timeout_ms the
+ * node goes to FAULT and gives up the VIP, so a hung proxy never keeps it. If the main
+ * thread dies, the process dies and this worker with it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../../adapters/logger.js';
+import { systemClock } from '../../adapters/system-clock.js';
+import { ElectionTransport } from '../../adapters/election-dgram.js';
+import { interfaceIPv4 } from '../../adapters/interface-address.js';
+import { LinkMonitor } from '../../adapters/link-monitor.js';
+import { AddressMonitor } from '../../adapters/address-monitor.js';
+import { VipManager } from '../../adapters/vip-iproute.js';
+import { NotifyHooks } from '../../adapters/notify-hooks.js';
+import { TrackScripts } from '../../adapters/track-scripts.js';
+import { Tracker, type TrackedObject } from '../../core/election/tracking.js';
+import { HaloError } from '../../core/errors.js';
+import { loadSecret } from '../secrets.js';
+import { ElectionNode } from './election-node.js';
+import type { ElectionWorkerData, FromWorker, ToWorker } from './worker-protocol.js';
+
+const LIVENESS_CHECK_MS = 50;
+
+function post(msg: FromWorker): void {
+  parentPort?.postMessage(msg);
+}
+
+async function main(): Promise<void> {
+  const data = workerData as ElectionWorkerData;
+  const c = data.cluster;
+  const log = createLogger({ level: data.logLevel, format: data.logFormat, node: data.nodeName }).child({ component: 'election' });
+
+  const key = loadSecret({ file: c.key_file, env: c.key_env }, 'cluster', 'cluster key', 16, { file: 'key_file', env: 'key_env' });
+  const vipAddresses = c.vips.map((v) => v.address.split('/')[0] ?? v.address);
+  const address = c.address ?? interfaceIPv4(c.interface, vipAddresses);
+  if (address === undefined) {
+    throw new HaloError('HALO_ERR_ELECTION_SOCKET', `cluster.interface: ${c.interface} has no IPv4 address (other than the VIPs); give it one or set cluster.address`);
+  }
+
+  // keepalived tracks the VRRP interface itself with weight 0: no link, no mastership.
+  const linkNames = [...new Set([c.interface, ...c.track.interfaces.map((t) => t.name)])];
+  const objects: TrackedObject[] = [
+    ...linkNames.map((name) => ({ kind: 'interface' as const, name, weight: c.track.interfaces.find((t) => t.name === name)?.weight ?? 0 })),
+    ...c.track.services.map((s) => ({ kind: 'service' as const, name: s.name, weight: s.weight })),
+    ...c.track.scripts.map((s) => ({ kind: 'script' as const, name: s.name, weight: s.weight })),
+    { kind: 'liveness' as const, name: 'data-plane', weight: 0 },
+  ];
+  const tracker = new Tracker(c.priority, objects);
+
+  const vip = new VipManager({
+    vips: c.vips.map((v) => ({ address: v.address, interface: v.interface ?? c.interface })),
+    lifetimeMs: c.vip_lifetime_ms,
+    garp: { count: c.garp.count, intervalMs: c.garp.interval_ms },
+    log,
+  });
+  const hooks = new NotifyHooks({ hooks: c.notify, timeoutMs: c.notify.timeout_ms, node: data.nodeName, log });
+  const node = new ElectionNode({
+    cluster: c,
+    nodeName: data.nodeName,
+    address,
+    key,
+    log,
+    clock: systemClock,
+    vip,
+    hooks,
+    makeTransport: (onMessage) =>
+      new ElectionTransport({ ...c.transport, interfaceName: c.interface, localAddress: address, onMessage }),
+    onStatus: (status) => post({ type: 'status', status }),
+  });
+
+  const track = (kind: TrackedObject['kind'], name: string, ok: boolean, cause: string) => {
+    const events = tracker.set(kind, name, ok, cause);
+    if (events.length === 0) return;
+    log.info('track_change', { state: node.state, object: `${kind} ${name}`, ok, cause, priority: tracker.effectivePriority() });
+    for (const e of events) node.feed(e);
+  };
+
+  const links = new LinkMonitor({ interfaces: linkNames, log, onChange: (name, up, cause) => track('interface', name, up, cause) });
+  const addresses = new AddressMonitor({
+    addresses: c.vips.map((v) => ({ address: v.address.split('/')[0] ?? v.address, interface: v.interface ?? c.interface })),
+    log,
+    onDeleted: (a, iface) => node.vipDeleted(a, iface),
+  });
+  const scripts = new TrackScripts({ scripts: c.track.scripts, log, onChange: (name, ok, cause) => track('script', name, ok, cause) });
+
+  let lastTick = systemClock.now();
+  let stalled = false;
+  const liveness = setInterval(() => {
+    const age = systemClock.now() - lastTick;
+    if (!stalled && age > c.liveness_timeout_ms) {
+      stalled = true;
+      track('liveness', 'data-plane', false, `data plane stalled: no liveness tick for ${Math.round(age)} ms`);
+    }
+  }, LIVENESS_CHECK_MS);
+
+  let stopping = false;
+  const stop = async (cause: string) => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(liveness);
+    await scripts.stop();
+    await links.stop();
+    await addresses.stop();
+    await node.shutdown(cause);
+    post({ type: 'stopped' });
+    parentPort?.close();
+  };
+
+  parentPort?.on('message', (msg: ToWorker) => {
+    switch (msg.type) {
+      case 'tick':
+        lastTick = systemClock.now();
+        if (stalled) {
+          stalled = false;
+          track('liveness', 'data-plane', true, 'data plane ticks again');
+        }
+        break;
+      case 'service':
+        if (c.track.services.some((s) => s.name === msg.name)) track('service', msg.name, msg.healthy, msg.healthy ? 'a backend is healthy' : 'no healthy backend');
+        break;
+      case 'shutdown':
+        void stop(msg.cause);
+        break;
+    }
+  });
+
+  // Before `start`: a positive weight's bonus, or an object already failing.
+  for (const e of tracker.initialEvents()) node.feed(e);
+  const initial = await links.start();
+  for (const [name, up] of initial) {
+    for (const e of tracker.set('interface', name, up, up ? 'link up' : 'link down at start')) node.feed(e);
+  }
+  await addresses.start();
+  await node.start();
+  scripts.start();
+  post({ type: 'ready', status: node.status() });
+}
+
+main().catch((err: unknown) => {
+  const code = err instanceof HaloError ? err.code : 'HALO_ERR_ELECTION';
+  post({ type: 'fatal', code, message: (err as Error).message ?? String(err) });
+});

@@ -1,0 +1,28 @@
+/**
+ * Messages between the data plane (main thread) and the election worker. Plain objects
+ * only: they cross a structured-clone boundary.
+ */
+import type { ClusterConfig } from '../../config/cluster-schema.js';
+import type { LogFormat, LogLevel } from '../../adapters/logger.js';
+import type { ElectionNodeStatus } from './election-node.js';
+
+export interface ElectionWorkerData {
+  cluster: ClusterConfig;
+  nodeName: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+export type ToWorker =
+  /** The data plane's event loop is alive. */
+  | { type: 'tick' }
+  /** A tracked service gained or lost its last healthy backend. */
+  | { type: 'service'; name: string; healthy: boolean }
+  /** Planned stop: release the VIP, send priority 0, run the stop hook. */
+  | { type: 'shutdown'; cause: string };
+
+export type FromWorker =
+  | { type: 'ready'; status: ElectionNodeStatus }
+  | { type: 'status'; status: ElectionNodeStatus }
+  | { type: 'stopped' }
+  | { type: 'fatal'; code: string; message: string };

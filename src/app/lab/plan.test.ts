@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { isLabNamespace, labHosts, labNamespaces, nodeForAddress } from './plan.js';
+
+describe('lab plan', () => {
+  it('lbK = .1K, be1/be2 = .21/.22, client = .31, one namespace each plus the switch', () => {
+    expect(labHosts('x', 3).map((h) => `${h.name}=${h.address}@${h.namespace}`)).toEqual([
+      'lb1=10.77.0.11@x-lb1',
+      'lb2=10.77.0.12@x-lb2',
+      'lb3=10.77.0.13@x-lb3',
+      'be1=10.77.0.21@x-be1',
+      'be2=10.77.0.22@x-be2',
+      'client=10.77.0.31@x-client',
+    ]);
+    expect(labNamespaces('x', 2)).toEqual(['x-lb1', 'x-lb2', 'x-be1', 'x-be2', 'x-client', 'x-sw']);
+  });
+
+  it('x-peer names the node that proxied, v4-mapped too; other addresses name none', () => {
+    expect(nodeForAddress('10.77.0.11')).toBe('lb1');
+    expect(nodeForAddress('::ffff:10.77.0.13')).toBe('lb3');
+    expect(nodeForAddress('10.77.0.21')).toBeUndefined();
+    expect(nodeForAddress('10.77.0.111')).toBeUndefined();
+    expect(nodeForAddress(undefined)).toBeUndefined();
+  });
+
+  it('a namespace belongs to a lab by exact shape, so lab "a" never claims lab "a-b"', () => {
+    expect(isLabNamespace('a', 'a-lb1')).toBe(true);
+    expect(isLabNamespace('a', 'a-sw')).toBe(true);
+    expect(isLabNamespace('a', 'a-client')).toBe(true);
+    expect(isLabNamespace('a', 'a-b-lb1')).toBe(false);
+    expect(isLabNamespace('a', 'ab-lb1')).toBe(false);
+    expect(isLabNamespace('a', 'a-lb1x')).toBe(false);
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * The election against a hostile or degraded network, in the lab's namespaces: forged
+ * and replayed adverts from a third namespace, unicast peers with multicast blocked by
+ * iptables, and a data plane under full load (the election runs in its own worker, so
+ * wrk against the VIP must not cause a takeover).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Lab, type LabStatus } from '../../src/app/lab/index.js';
+import { encodeAdvert } from '../../src/core/election/advert.js';
+import { netnsSupport } from '../helpers/netns.js';
+import { startNodeInNetns } from '../helpers/netns-node.js';
+import { waitForAsync } from '../helpers/wait.js';
+import { labLogEvents, measureFailover, newLabName } from '../helpers/lab.js';
+
+const run = promisify(execFile);
+const support = netnsSupport();
+const maybe = support.ok ? describe : describe.skip;
+const why = support.ok ? '' : ` (skipped: ${support.reason})`;
+
+const GROUP = '239.255.72.76';
+const PORT = 7946;
+
+function namespaceOf(lab: Lab, host: string): string {
+  const h = lab.state().hosts.find((x) => x.name === host);
+  if (!h) throw new Error(`no host ${host}`);
+  return h.namespace;
+}
+
+async function waitMaster(lab: Lab, name: string, timeoutMs = 8000): Promise<LabStatus> {
+  let last: LabStatus | undefined;
+  await waitForAsync(async () => {
+    last = await lab.status();
+    const holders = last.nodes.filter((n) => n.holdsVip && n.running).map((n) => n.name);
+    return last.nodes.find((n) => n.name === name)?.state === 'MASTER' && holders.length === 1 && holders[0] === name;
+  }, `${name} to be the only master holding the VIP`, timeoutMs);
+  return last as LabStatus;
+}
+
+function stateChanges(lab: Lab): number {
+  return ['lb1', 'lb2'].reduce((sum, n) => sum + labLogEvents(lab, n).filter((e) => e['message'] === 'state_change').length, 0);
+}
+
+maybe(`election under attack: forged and replayed adverts${why}`, () => {
+  const lab = new Lab({ name: newLabName('fa'), nodes: 2 });
+  beforeAll(async () => {
+    await lab.up();
+  }, 60_000);
+  afterAll(async () => {
+    await lab.down();
+  }, 60_000);
+
+  it('priority 255 signed with a wrong key, and a captured valid advert replayed: no VIP move, drops counted', async () => {
+    await waitMaster(lab, 'lb1');
+    const changesBefore = stateChanges(lab);
+    const attacker = await startNodeInNetns(
+      namespaceOf(lab, 'client'),
+      `
+      import dgram from 'node:dgram';
+      const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      await new Promise((r) => sock.bind(${PORT}, r));
+      sock.addMembership('${GROUP}', '10.77.0.31');
+      sock.setMulticastInterface('10.77.0.31');
+      let captured;
+      sock.on('message', (m) => { if (!captured && m.includes(Buffer.from('lb1'))) captured = m; });
+      serve(async (cmd) => {
+        if (cmd.op === 'capture') {
+          for (let i = 0; i < 100 && !captured; i++) await new Promise((r) => setTimeout(r, 20));
+          if (!captured) throw new Error('no advert from lb1 heard in 2 s');
+          return captured.toString('base64');
+        }
+        if (cmd.op === 'send') {
+          const buf = Buffer.from(cmd.b64, 'base64');
+          for (let i = 0; i < cmd.count; i++) {
+            sock.send(buf, ${PORT}, '${GROUP}');
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          return cmd.count;
+        }
+      });
+      `,
+    );
+    try {
+      const captured = await attacker.ask<string>({ op: 'capture' }, 5000);
+      const forged = encodeAdvert(
+        { synced: true, shuttingDown: false, priority: 255, intervalMs: 50, clusterId: lab.state().clusterId, nodeId: 'lb9', address: '10.77.0.31', bootEpoch: BigInt(Date.now()), sequence: 1n },
+        Buffer.from('this-is-not-the-cluster-key-0000'),
+      );
+      await attacker.ask({ op: 'send', b64: forged.toString('base64'), count: 50 }, 10_000);
+      // Wait a few adverts so the capture is surely older than what lb2 has seen.
+      await new Promise((r) => setTimeout(r, 300));
+      await attacker.ask({ op: 'send', b64: captured, count: 50 }, 10_000);
+    } finally {
+      await attacker.stop();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const s = await waitMaster(lab, 'lb1');
+    expect(s.nodes.find((n) => n.name === 'lb2')?.state).toBe('BACKUP');
+    expect(stateChanges(lab)).toBe(changesBefore);
+    const drops = labLogEvents(lab, 'lb2').filter((e) => e['message'] === 'advert_dropped');
+    expect(drops.map((e) => e['reason'])).toEqual(expect.arrayContaining(['hmac', 'stale']));
+    const lb1Drops = labLogEvents(lab, 'lb1').filter((e) => e['message'] === 'advert_dropped');
+    expect(lb1Drops.map((e) => e['reason'])).toEqual(expect.arrayContaining(['hmac', 'own_node_id']));
+  });
+});
+
+maybe(`election over unicast peers with multicast blocked${why}`, () => {
+  const lab = new Lab({ name: newLabName('uc'), nodes: 2, clusterOverrides: { transport: { mode: 'unicast' } } });
+  beforeAll(async () => {
+    await lab.up();
+    for (const lb of ['lb1', 'lb2']) {
+      for (const chain of ['INPUT', 'OUTPUT']) {
+        await run('ip', ['netns', 'exec', namespaceOf(lab, lb), 'iptables', '-A', chain, '-d', '224.0.0.0/4', '-j', 'DROP']);
+      }
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await lab.down();
+  }, 60_000);
+
+  it('elects lb1, and lb2 takes over when lb1 is killed', async () => {
+    await waitMaster(lab, 'lb1');
+    // lb2 must be following lb1's adverts (not master by itself): unicast works.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await lab.status()).nodes.find((n) => n.name === 'lb2')?.state).toBe('BACKUP');
+    const r = await measureFailover(lab, 'lb2', () => lab.kill('lb1').then(() => undefined));
+    expect(r.servingNodes.at(-1)).toBe('lb2');
+    await waitMaster(lab, 'lb2');
+  });
+});
+
+function hasWrk(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    // wrk --version exits 1 after printing its version.
+    return (err as { status?: number }).status === 1;
+  }
+}
+
+const loadOk = support.ok && hasWrk();
+const loadWhy = !support.ok ? ` (skipped: ${support.reason})` : hasWrk() ? '' : ' (skipped: wrk is not installed; .ci/run installs it)';
+
+(loadOk ? describe : describe.skip)(`election under full data-plane load${loadWhy}`, () => {
+  const lab = new Lab({ name: newLabName('ld'), nodes: 2 });
+  beforeAll(async () => {
+    await lab.up();
+  }, 60_000);
+  afterAll(async () => {
+    await lab.down();
+  }, 60_000);
+
+  it('60 s of wrk against the VIP causes no takeover', async () => {
+    await waitMaster(lab, 'lb1');
+    const changesBefore = stateChanges(lab);
+    const { stdout } = await run('ip', ['netns', 'exec', namespaceOf(lab, 'client'), 'wrk', '-t', '2', '-c', '64', '-d', '60s', '--timeout', '2s', 'http://10.77.0.100/'], { timeout: 90_000 });
+    const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
+    expect(requests).toBeGreaterThan(1000);
+    expect(stateChanges(lab)).toBe(changesBefore);
+    const s = await waitMaster(lab, 'lb1');
+    expect(s.nodes.find((n) => n.name === 'lb2')?.state).toBe('BACKUP');
+  }, 120_000);
+});
