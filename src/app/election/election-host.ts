@@ -38,7 +38,9 @@ export class ElectionHost {
   /** Resolves once the worker is running as BACKUP (or FAULT); rejects with its start error. */
   start(): Promise<void> {
     const data: ElectionWorkerData = { cluster: this.opts.cluster, nodeName: this.opts.nodeName, logLevel: this.opts.logLevel, logFormat: this.opts.logFormat };
-    const worker = new Worker(new URL('./election-worker.js', import.meta.url), { workerData: data, name: 'halo-election' });
+    // Inherit the process's flags except those that only make sense for an eval'd main script.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const worker = new Worker(new URL('./election-worker.js', import.meta.url), { workerData: data, name: 'halo-election', execArgv });
     this.#worker = worker;
     let exited!: () => void;
     this.#stopped = new Promise<void>((resolve) => (exited = resolve));
