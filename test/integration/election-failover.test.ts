@@ -6,12 +6,15 @@
  * that hold on any machine (SIGTERM's handover is shorter than SIGKILL's detection).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Lab, type LabStatus } from '../../src/app/lab/index.js';
 import type { OutageReport } from '../../src/app/lab/outages.js';
 import { netnsSupport } from '../helpers/netns.js';
 import { waitForAsync } from '../helpers/wait.js';
 import { eventTime, labLogEvents, measureFailover, newLabName } from '../helpers/lab.js';
 
+const run = promisify(execFile);
 const support = netnsSupport();
 const maybe = support.ok ? describe : describe.skip;
 const why = support.ok ? '' : ` (skipped: ${support.reason})`;
@@ -56,6 +59,14 @@ maybe(`election and VIP takeover, 2 nodes${why}`, () => {
     const r = await lab.probe({ seconds: 1 });
     expect(r.report.successes).toBeGreaterThan(0);
     expect(r.report.servingNodes).toEqual(['lb1']);
+  });
+
+  it('a VIP deleted behind the master back is put back and logged', async () => {
+    await waitMaster(lab, 'lb1');
+    const ns = lab.state().hosts.find((h) => h.name === 'lb1')?.namespace ?? '';
+    await run('ip', ['-n', ns, 'addr', 'del', '10.77.0.100/24', 'dev', 'eth0']);
+    await waitMaster(lab, 'lb1', 3000);
+    expect(labLogEvents(lab, 'lb1').some((e) => e['message'] === 'vip_restored')).toBe(true);
   });
 
   let sigkill: OutageReport | undefined;
