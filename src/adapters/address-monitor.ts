@@ -54,13 +54,13 @@ export function missingFrom(stdout: string, iface: string, addresses: readonly W
 }
 
 /**
- * Backoff for the next restart: at least RESTART_MIN_MS after the previous start (a
- * child that dies at once does not spin), doubling up to RESTART_MAX_MS while it keeps
- * dying, back to the minimum after a run of STABLE_RUN_MS.
+ * Backoff for the next restart: never under RESTART_MIN_MS (a child that dies at once
+ * does not spin), doubling up to RESTART_MAX_MS while it keeps dying, back to the
+ * minimum after a run of STABLE_RUN_MS.
  */
 export function restartDelay(prevDelayMs: number, ranMs: number): { delayMs: number; nextDelayMs: number } {
-  const base = ranMs >= STABLE_RUN_MS ? RESTART_MIN_MS : Math.max(RESTART_MIN_MS, prevDelayMs);
-  return { delayMs: Math.max(base, RESTART_MIN_MS - ranMs), nextDelayMs: Math.min(base * 2, RESTART_MAX_MS) };
+  const delayMs = ranMs >= STABLE_RUN_MS ? RESTART_MIN_MS : Math.min(Math.max(RESTART_MIN_MS, prevDelayMs), RESTART_MAX_MS);
+  return { delayMs, nextDelayMs: Math.min(delayMs * 2, RESTART_MAX_MS) };
 }
 
 export class AddressMonitor {

@@ -9,10 +9,11 @@
  *   sends once and then hangs), while bursts are spaced in milliseconds. So each GARP is
  *   its own `arping -U -c 1` and we space them. arping sends at once (before its event
  *   loop) but then lingers one interval (1 s) before exiting, and its stdout is block
- *   buffered in a pipe; under `stdbuf -oL` its "ARPING ..." line arrives just before the
- *   packet leaves (measured: B's neighbour entry changed 5-9 ms after spawn, within 1 ms
- *   of that line). That line is our "sent"; the linger is cut short with SIGTERM, which
- *   arping handles after sending and still prints "Sent 1 probes", our confirmation.
+ *   buffered in a pipe; under `stdbuf -oL` its "ARPING ..." line is printed right before
+ *   the send (measured in a veth pair: the line arrives 4-6 ms after spawn, the peer's
+ *   neighbour entry changes 2-3 ms later as seen through `ip monitor neigh`, whose own
+ *   latency is in that). That line is our "sent"; the linger is cut short with SIGTERM,
+ *   which arping handles after sending and still prints "Sent 1 probes", our confirmation.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { HaloError } from '../core/errors.js';

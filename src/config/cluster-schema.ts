@@ -99,7 +99,7 @@ export const clusterSchema = z.strictObject({
     .default({ count: 3, interval_ms: 100, refresh_ms: 10_000 }),
   /**
    * The VIP is added with this lifetime and renewed by the master, so a crashed node's
-   * VIP disappears by itself; 0 = forever.
+   * VIP disappears by itself; 0 = forever. The kernel counts whole seconds: rounded up.
    */
   vip_lifetime_ms: z.union([z.literal(0), int(2000, 86_400_000)], { error: (iss) => `expected 0 or an integer 2000-86400000, got ${show(iss.input)}` }).default(30_000),
   /** the data plane must tick the election this often, or the node goes to FAULT */
