@@ -78,7 +78,9 @@ function validate(args: string[]): number {
   const v = parse(args, { config: { type: 'string', short: 'c' } }, 'validate');
   if (!v.config) throw new UsageError('halo validate: --config FILE is required');
   const cfg = loadConfigFile(v.config);
-  process.stdout.write(`${v.config}: ok (${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${cfg.services.map((s) => `${s.name} ${s.mode} :${s.listen.port}`).join(', ')})\n`);
+  const c = cfg.cluster;
+  const election = c === undefined ? '; no cluster section: single node, no VIP' : `; cluster ${c.id} on ${c.interface}, priority ${c.priority}, adverts every ${c.advert_interval_ms} ms (${c.transport.mode}), VIP ${c.vips.map((x) => x.address).join(', ')}`;
+  process.stdout.write(`${v.config}: ok (${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${cfg.services.map((s) => `${s.name} ${s.mode} :${s.listen.port}`).join(', ')}${election})\n`);
   return 0;
 }
 

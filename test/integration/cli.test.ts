@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -27,7 +27,25 @@ describe('halo CLI', () => {
   it('validate exits 0 on a good config and names its services', async () => {
     const r = await exitOf(['validate', '--config', 'deploy/examples/single-node.yaml']);
     expect(r.code).toBe(0);
-    expect(r.out).toContain('ok (3 services: web http :8080, web-tcp tcp :8081, dns-like udp :8053)');
+    expect(r.out).toContain('ok (3 services: web http :8080, web-tcp tcp :8081, dns-like udp :8053; no cluster section: single node, no VIP)');
+  });
+
+  it('validate accepts every example in deploy/examples and summarises the election', async () => {
+    const examples = readdirSync('deploy/examples').filter((f) => f.endsWith('.yaml'));
+    expect(examples.length).toBeGreaterThanOrEqual(4);
+    for (const f of examples) {
+      const r = await exitOf(['validate', '--config', `deploy/examples/${f}`]);
+      expect(r.code, `${f}: ${r.out}`).toBe(0);
+    }
+    const pair = await exitOf(['validate', '--config', 'deploy/examples/pair-lb2.yaml']);
+    expect(pair.out).toContain('cluster 4242 on eth0, priority 100, adverts every 50 ms (multicast), VIP 10.0.0.100/24');
+  });
+
+  it('validate names the cluster problems by path', async () => {
+    const f = file('cluster:\n  id: 1\n  interface: eth0\n  vips: [{ address: 10.0.0.100 }]\n  transport: { mode: unicast }\nservices:\n  - { name: web, mode: tcp, listen: { port: 80 }, backends: [{ name: a, address: 127.0.0.1, port: 81 }] }\n');
+    const r = await exitOf(['validate', '--config', f]);
+    expect(r.code).toBe(2);
+    expect(r.out).toContain('cluster.vips[0].address: expected an IPv4 address with prefix length, e.g. 10.0.0.100/24, got "10.0.0.100"');
   });
 
   it('validate exits 2 and names the path of every problem', async () => {
