@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import type { Lab } from '../../src/app/lab/index.js';
+import { afterAll, beforeAll } from 'vitest';
+import { Lab, type LabOptions, type LabStatus } from '../../src/app/lab/index.js';
+import { waitForAsync } from './wait.js';
 import type { OutageReport, ProbeSample } from '../../src/app/lab/outages.js';
 
 /** Short and unique per run: lab names prefix every namespace. */
@@ -66,4 +68,46 @@ export async function measureFailover(lab: Lab, to: string, fault: () => Promise
     stop.abort();
   }
   return (await probe).report;
+}
+
+/** A lab for one describe block: built in beforeAll, removed in afterAll (also after a failure). */
+export function useLab(tag: string, opts: Omit<LabOptions, 'name'> = {}): Lab {
+  const lab = new Lab({ name: newLabName(tag), nodes: 2, ...opts });
+  beforeAll(async () => {
+    await lab.up();
+  }, 60_000);
+  afterAll(async () => {
+    await lab.down();
+  }, 60_000);
+  return lab;
+}
+
+export function labNode(s: LabStatus, name: string): LabStatus['nodes'][number] {
+  const n = s.nodes.find((x) => x.name === name);
+  if (!n) throw new Error(`no node ${name} in the lab status`);
+  return n;
+}
+
+export function labNamespace(lab: Lab, host: string): string {
+  const h = lab.state().hosts.find((x) => x.name === host);
+  if (!h) throw new Error(`no host ${host} in lab ${lab.name}`);
+  return h.namespace;
+}
+
+/** Wait until `name` is MASTER and the only running node holding the VIP. */
+export async function waitMaster(lab: Lab, name: string, timeoutMs = 8000): Promise<LabStatus> {
+  let last: LabStatus | undefined;
+  await waitForAsync(
+    async () => {
+      last = await lab.status();
+      // A SIGKILLed node's kernel keeps the VIP until its lifetime ends (or the node restarts).
+      const holders = last.nodes.filter((n) => n.holdsVip && n.running).map((n) => n.name);
+      return labNode(last, name).state === 'MASTER' && holders.length === 1 && holders[0] === name;
+    },
+    `${name} to be the only master holding the VIP`,
+    timeoutMs,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last status: ${JSON.stringify(last?.nodes.map((n) => ({ n: n.name, state: n.state, vip: n.holdsVip, running: n.running })))}`);
+  });
+  return last as LabStatus;
 }

@@ -5,57 +5,27 @@
  * lab; nothing here asserts a speed (that is `npm run bench:failover`), only orderings
  * that hold on any machine (SIGTERM's handover is shorter than SIGKILL's detection).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Lab, type LabStatus } from '../../src/app/lab/index.js';
 import type { OutageReport } from '../../src/app/lab/outages.js';
 import { netnsSupport } from '../helpers/netns.js';
 import { waitForAsync } from '../helpers/wait.js';
-import { eventTime, labLogEvents, measureFailover, newLabName } from '../helpers/lab.js';
+import { eventTime, labLogEvents, labNamespace, labNode, measureFailover, useLab, waitMaster } from '../helpers/lab.js';
 
 const run = promisify(execFile);
 const support = netnsSupport();
 const maybe = support.ok ? describe : describe.skip;
 const why = support.ok ? '' : ` (skipped: ${support.reason})`;
 
-function node(s: LabStatus, name: string) {
-  const n = s.nodes.find((x) => x.name === name);
-  if (!n) throw new Error(`no node ${name} in the lab status`);
-  return n;
-}
-
-async function waitMaster(lab: Lab, name: string, timeoutMs = 8000): Promise<LabStatus> {
-  let last: LabStatus | undefined;
-  await waitForAsync(
-    async () => {
-      last = await lab.status();
-      // A SIGKILLed node's kernel keeps the VIP until its lifetime ends (or the node restarts).
-      const holders = last.nodes.filter((n) => n.holdsVip && n.running).map((n) => n.name);
-      return node(last, name).state === 'MASTER' && holders.length === 1 && holders[0] === name;
-    },
-    `${name} to be the only master holding the VIP`,
-    timeoutMs,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}; last status: ${JSON.stringify(last?.nodes.map((n) => ({ n: n.name, state: n.state, vip: n.holdsVip, running: n.running })))}`);
-  });
-  return last as LabStatus;
-}
-
 maybe(`election and VIP takeover, 2 nodes${why}`, () => {
-  const lab = new Lab({ name: newLabName('e2'), nodes: 2 });
-  beforeAll(async () => {
-    await lab.up();
-  }, 60_000);
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  const lab = useLab('e2');
 
   it('the higher priority becomes master and alone holds the VIP; the client reaches the VIP through it', async () => {
     await waitMaster(lab, 'lb1');
     const s = await lab.status();
-    expect(node(s, 'lb2').state).toBe('BACKUP');
-    expect(node(s, 'lb2').holdsVip).toBe(false);
+    expect(labNode(s, 'lb2').state).toBe('BACKUP');
+    expect(labNode(s, 'lb2').holdsVip).toBe(false);
     const r = await lab.probe({ seconds: 1 });
     expect(r.report.successes).toBeGreaterThan(0);
     expect(r.report.servingNodes).toEqual(['lb1']);
@@ -63,7 +33,7 @@ maybe(`election and VIP takeover, 2 nodes${why}`, () => {
 
   it('a VIP deleted behind the master back is put back and logged', async () => {
     await waitMaster(lab, 'lb1');
-    const ns = lab.state().hosts.find((h) => h.name === 'lb1')?.namespace ?? '';
+    const ns = labNamespace(lab, 'lb1');
     await run('ip', ['-n', ns, 'addr', 'del', '10.77.0.100/24', 'dev', 'eth0']);
     await waitMaster(lab, 'lb1', 3000);
     expect(labLogEvents(lab, 'lb1').some((e) => e['message'] === 'vip_restored')).toBe(true);
@@ -76,7 +46,7 @@ maybe(`election and VIP takeover, 2 nodes${why}`, () => {
     expect(sigkill.nodeChanged).toBe(true);
     expect(sigkill.servingNodes.at(-1)).toBe('lb2');
     const s = await waitMaster(lab, 'lb2');
-    expect(s.clientArp?.mac).toBe(node(s, 'lb2').mac);
+    expect(s.clientArp?.mac).toBe(labNode(s, 'lb2').mac);
     const takeover = labLogEvents(lab, 'lb2').find((e) => e['message'] === 'takeover');
     expect(takeover).toMatchObject({ state: 'MASTER', timeline_from: 'last advert' });
     expect(String(takeover?.['cause'])).toMatch(/master down/);
@@ -85,10 +55,10 @@ maybe(`election and VIP takeover, 2 nodes${why}`, () => {
   it('the old master returns and preempts (the default): the VIP and the client go back to it', async () => {
     await lab.start('lb1');
     const s = await waitMaster(lab, 'lb1', 10_000);
-    expect(node(s, 'lb2').state).toBe('BACKUP');
+    expect(labNode(s, 'lb2').state).toBe('BACKUP');
     // A crashed run's VIP was still on lb1's interface; the new run removed it at start.
     expect(labLogEvents(lab, 'lb1').some((e) => e['message'] === 'stale_vip_removed' || e['message'] === 'election_started')).toBe(true);
-    await waitForAsync(async () => (await lab.status()).clientArp?.mac === node(s, 'lb1').mac, 'the client ARP entry to point at lb1', 3000);
+    await waitForAsync(async () => (await lab.status()).clientArp?.mac === labNode(s, 'lb1').mac, 'the client ARP entry to point at lb1', 3000);
   });
 
   it('SIGTERM of the master hands over via priority 0, faster than SIGKILL', async () => {
@@ -109,7 +79,7 @@ maybe(`election and VIP takeover, 2 nodes${why}`, () => {
     expect(r.servingNodes.at(-1)).toBe('lb2');
     await waitForAsync(async () => {
       const s = await lab.status();
-      return node(s, 'lb1').state === 'FAULT' && !node(s, 'lb1').holdsVip;
+      return labNode(s, 'lb1').state === 'FAULT' && !labNode(s, 'lb1').holdsVip;
     }, 'lb1 in FAULT without the VIP', 5000);
     await lab.linkup('lb1');
     await waitMaster(lab, 'lb1', 10_000);
@@ -120,13 +90,13 @@ maybe(`election and VIP takeover, 2 nodes${why}`, () => {
     await lab.partition('lb1');
     await waitForAsync(async () => {
       const s = await lab.status();
-      return node(s, 'lb1').state === 'MASTER' && node(s, 'lb2').state === 'MASTER';
+      return labNode(s, 'lb1').state === 'MASTER' && labNode(s, 'lb2').state === 'MASTER';
     }, 'both nodes master during the partition', 5000);
     const healAt = Date.now();
     await lab.heal('lb1');
     const s = await waitMaster(lab, 'lb1', 5000);
     const elapsed = Date.now() - healAt;
-    expect(s.clientArp?.mac).toBe(node(s, 'lb1').mac);
+    expect(s.clientArp?.mac).toBe(labNode(s, 'lb1').mac);
     // The lower-priority master steps down on the first advert it hears after the heal.
     const stepDown = labLogEvents(lab, 'lb2').filter((e) => e['message'] === 'state_change' && e['from'] === 'MASTER').at(-1);
     expect(stepDown?.['state']).toBe('BACKUP');
@@ -136,13 +106,7 @@ maybe(`election and VIP takeover, 2 nodes${why}`, () => {
 });
 
 maybe(`election: return without preempting${why}`, () => {
-  const lab = new Lab({ name: newLabName('np'), nodes: 2, perNode: { lb1: { preempt: false } } });
-  beforeAll(async () => {
-    await lab.up();
-  }, 60_000);
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  const lab = useLab('np', { perNode: { lb1: { preempt: false } } });
 
   it('nopreempt: the returning higher-priority node stays backup', async () => {
     // lb1 has preempt off, yet is master at start: nobody else was master when it came up.
@@ -153,28 +117,22 @@ maybe(`election: return without preempting${why}`, () => {
       await waitMaster(lab, 'lb2');
       await lab.start('lb1');
     }
-    await waitForAsync(async () => node(await lab.status(), 'lb1').state === 'BACKUP', 'lb1 back as BACKUP', 8000);
+    await waitForAsync(async () => labNode(await lab.status(), 'lb1').state === 'BACKUP', 'lb1 back as BACKUP', 8000);
     await new Promise((r) => setTimeout(r, 1500));
     const s = await waitMaster(lab, 'lb2');
-    expect(node(s, 'lb1').state).toBe('BACKUP');
+    expect(labNode(s, 'lb1').state).toBe('BACKUP');
   });
 });
 
 maybe(`election: preempt_delay${why}`, () => {
-  const lab = new Lab({ name: newLabName('pd'), nodes: 2, clusterOverrides: { preempt_delay_ms: 2000 } });
-  beforeAll(async () => {
-    await lab.up();
-  }, 60_000);
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  const lab = useLab('pd', { clusterOverrides: { preempt_delay_ms: 2000 } });
 
   it('the returning master waits preempt_delay_ms before taking the VIP back', async () => {
     await waitMaster(lab, 'lb1');
     await lab.kill('lb1');
     await waitMaster(lab, 'lb2');
     await lab.start('lb1');
-    await waitForAsync(async () => node(await lab.status(), 'lb1').state === 'BACKUP', 'lb1 back as BACKUP', 8000);
+    await waitForAsync(async () => labNode(await lab.status(), 'lb1').state === 'BACKUP', 'lb1 back as BACKUP', 8000);
     const backupAt = Date.now();
     await waitMaster(lab, 'lb1', 10_000);
     expect(Date.now() - backupAt).toBeGreaterThanOrEqual(1500);
@@ -184,19 +142,13 @@ maybe(`election: preempt_delay${why}`, () => {
 });
 
 maybe(`election, 3 nodes${why}`, () => {
-  const lab = new Lab({ name: newLabName('e3'), nodes: 3 });
-  beforeAll(async () => {
-    await lab.up();
-  }, 60_000);
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  const lab = useLab('e3', { nodes: 3 });
 
   it('killing the master elects the highest remaining priority', async () => {
     await waitMaster(lab, 'lb1');
     await lab.kill('lb1');
     const s = await waitMaster(lab, 'lb2');
-    expect(node(s, 'lb3').state).toBe('BACKUP');
-    expect(node(s, 'lb3').holdsVip).toBe(false);
+    expect(labNode(s, 'lb3').state).toBe('BACKUP');
+    expect(labNode(s, 'lb3').holdsVip).toBe(false);
   });
 });

@@ -4,15 +4,14 @@
  * iptables, and a data plane under full load (the election runs in its own worker, so
  * wrk against the VIP must not cause a takeover).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Lab, type LabStatus } from '../../src/app/lab/index.js';
+import type { Lab } from '../../src/app/lab/index.js';
 import { encodeAdvert } from '../../src/core/election/advert.js';
 import { netnsSupport } from '../helpers/netns.js';
 import { startNodeInNetns } from '../helpers/netns-node.js';
-import { waitForAsync } from '../helpers/wait.js';
-import { labLogEvents, measureFailover, newLabName } from '../helpers/lab.js';
+import { labLogEvents, labNamespace, measureFailover, useLab, waitMaster } from '../helpers/lab.js';
 
 const run = promisify(execFile);
 const support = netnsSupport();
@@ -22,40 +21,18 @@ const why = support.ok ? '' : ` (skipped: ${support.reason})`;
 const GROUP = '239.255.72.76';
 const PORT = 7946;
 
-function namespaceOf(lab: Lab, host: string): string {
-  const h = lab.state().hosts.find((x) => x.name === host);
-  if (!h) throw new Error(`no host ${host}`);
-  return h.namespace;
-}
-
-async function waitMaster(lab: Lab, name: string, timeoutMs = 8000): Promise<LabStatus> {
-  let last: LabStatus | undefined;
-  await waitForAsync(async () => {
-    last = await lab.status();
-    const holders = last.nodes.filter((n) => n.holdsVip && n.running).map((n) => n.name);
-    return last.nodes.find((n) => n.name === name)?.state === 'MASTER' && holders.length === 1 && holders[0] === name;
-  }, `${name} to be the only master holding the VIP`, timeoutMs);
-  return last as LabStatus;
-}
-
 function stateChanges(lab: Lab): number {
   return ['lb1', 'lb2'].reduce((sum, n) => sum + labLogEvents(lab, n).filter((e) => e['message'] === 'state_change').length, 0);
 }
 
 maybe(`election under attack: forged and replayed adverts${why}`, () => {
-  const lab = new Lab({ name: newLabName('fa'), nodes: 2 });
-  beforeAll(async () => {
-    await lab.up();
-  }, 60_000);
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  const lab = useLab('fa');
 
   it('priority 255 signed with a wrong key, and a captured valid advert replayed: no VIP move, drops counted', async () => {
     await waitMaster(lab, 'lb1');
     const changesBefore = stateChanges(lab);
     const attacker = await startNodeInNetns(
-      namespaceOf(lab, 'client'),
+      labNamespace(lab, 'client'),
       `
       import dgram from 'node:dgram';
       const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
@@ -106,18 +83,15 @@ maybe(`election under attack: forged and replayed adverts${why}`, () => {
 });
 
 maybe(`election over unicast peers with multicast blocked${why}`, () => {
-  const lab = new Lab({ name: newLabName('uc'), nodes: 2, clusterOverrides: { transport: { mode: 'unicast' } } });
+  const lab = useLab('uc', { clusterOverrides: { transport: { mode: 'unicast' } } });
+  // Runs after useLab's beforeAll has built the lab.
   beforeAll(async () => {
-    await lab.up();
     for (const lb of ['lb1', 'lb2']) {
       for (const chain of ['INPUT', 'OUTPUT']) {
-        await run('ip', ['netns', 'exec', namespaceOf(lab, lb), 'iptables', '-A', chain, '-d', '224.0.0.0/4', '-j', 'DROP']);
+        await run('ip', ['netns', 'exec', labNamespace(lab, lb), 'iptables', '-A', chain, '-d', '224.0.0.0/4', '-j', 'DROP']);
       }
     }
-  }, 60_000);
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  }, 30_000);
 
   it('elects lb1, and lb2 takes over when lb1 is killed', async () => {
     await waitMaster(lab, 'lb1');
@@ -144,18 +118,12 @@ const loadOk = support.ok && hasWrk();
 const loadWhy = !support.ok ? ` (skipped: ${support.reason})` : hasWrk() ? '' : ' (skipped: wrk is not installed; .ci/run installs it)';
 
 (loadOk ? describe : describe.skip)(`election under full data-plane load${loadWhy}`, () => {
-  const lab = new Lab({ name: newLabName('ld'), nodes: 2 });
-  beforeAll(async () => {
-    await lab.up();
-  }, 60_000);
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  const lab = useLab('ld');
 
   it('60 s of wrk against the VIP causes no takeover', async () => {
     await waitMaster(lab, 'lb1');
     const changesBefore = stateChanges(lab);
-    const { stdout } = await run('ip', ['netns', 'exec', namespaceOf(lab, 'client'), 'wrk', '-t', '2', '-c', '64', '-d', '60s', '--timeout', '2s', 'http://10.77.0.100/'], { timeout: 90_000 });
+    const { stdout } = await run('ip', ['netns', 'exec', labNamespace(lab, 'client'), 'wrk', '-t', '2', '-c', '64', '-d', '60s', '--timeout', '2s', 'http://10.77.0.100/'], { timeout: 90_000 });
     const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
     expect(requests).toBeGreaterThan(1000);
     expect(stateChanges(lab)).toBe(changesBefore);

@@ -5,13 +5,12 @@
  * (a busy loop: the worker keeps running, the ticks stop), inside the lab's lb1
  * namespace, with the lab's generated config. Runs the built dist/ (npm test builds first).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { Lab } from '../../src/app/lab/index.js';
 import { netnsSupport } from '../helpers/netns.js';
 import { startNodeInNetns } from '../helpers/netns-node.js';
 import { waitFor, waitForAsync } from '../helpers/wait.js';
-import { newLabName } from '../helpers/lab.js';
+import { useLab } from '../helpers/lab.js';
 
 const support = netnsSupport();
 const built = existsSync(new URL('../../dist/app/election/election-host.js', import.meta.url));
@@ -19,13 +18,7 @@ const ok = support.ok && built;
 const why = !support.ok ? ` (skipped: ${support.reason})` : built ? '' : ' (skipped: dist/ is not built; npm test builds it)';
 
 (ok ? describe : describe.skip)(`a stalled data plane gives up the VIP${why}`, () => {
-  const lab = new Lab({ name: newLabName('lv'), nodes: 2 });
-  beforeAll(async () => {
-    await lab.up();
-  }, 60_000);
-  afterAll(async () => {
-    await lab.down();
-  }, 60_000);
+  const lab = useLab('lv');
 
   it('the main thread stalls for 4 s (liveness_timeout_ms 2000): the node goes FAULT, drops the VIP, lb2 takes over; it comes back after', async () => {
     await lab.stop('lb1');

@@ -81,6 +81,18 @@ function makeNode(bus: Bus, name: string, address: string, priority: number, lin
   return { node, ops, hooks };
 }
 
+/** lb1 (150) and lb2 (100) on one bus, one second after both started: lb1 is master. */
+async function settledPair() {
+  const bus = new Bus();
+  const lines: Line[] = [];
+  const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
+  const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
+  await lb1.node.start();
+  await lb2.node.start();
+  await vi.advanceTimersByTimeAsync(1000);
+  return { bus, lines, lb1, lb2 };
+}
+
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] });
 });
@@ -90,13 +102,7 @@ afterEach(() => {
 
 describe('ElectionNode over an in-memory bus', () => {
   it('RFC 5798 6.4.1/6.4.2: the higher priority becomes master, adds the VIP then GARPs; the other stays backup', async () => {
-    const bus = new Bus();
-    const lines: Line[] = [];
-    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
-    const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
-    await lb1.node.start();
-    await lb2.node.start();
-    await vi.advanceTimersByTimeAsync(1000);
+    const { lines, lb1, lb2 } = await settledPair();
     expect(lb1.node.state).toBe('MASTER');
     expect(lb2.node.state).toBe('BACKUP');
     expect(lb1.ops.slice(0, 2)).toEqual(['add', 'garp:became master']);
@@ -108,13 +114,7 @@ describe('ElectionNode over an in-memory bus', () => {
   });
 
   it('RFC 5798 6.4.2: a silent master is replaced after Master_Down_Interval, and the takeover line carries the timeline', async () => {
-    const bus = new Bus();
-    const lines: Line[] = [];
-    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
-    const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
-    await lb1.node.start();
-    await lb2.node.start();
-    await vi.advanceTimersByTimeAsync(1000);
+    const { bus, lines, lb2 } = await settledPair();
     // The master's process dies: its adverts stop, nothing else is said.
     for (const m of bus.members) if (m.address === '10.0.0.11') m.open = false;
     await vi.advanceTimersByTimeAsync(300);
@@ -131,13 +131,7 @@ describe('ElectionNode over an in-memory bus', () => {
   });
 
   it('RFC 5798 6.4.3: shutdown sends priority 0, so the backup takes over after Skew_Time only; the VIP goes and the stop hook runs', async () => {
-    const bus = new Bus();
-    const lines: Line[] = [];
-    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
-    const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
-    await lb1.node.start();
-    await lb2.node.start();
-    await vi.advanceTimersByTimeAsync(1000);
+    const { lines, lb1, lb2 } = await settledPair();
     await lb1.node.shutdown('SIGTERM');
     expect(lb1.ops.at(-1)).toBe('remove');
     expect(lb1.hooks.calls.at(-1)).toEqual(['stop', 'MASTER']);
@@ -150,13 +144,7 @@ describe('ElectionNode over an in-memory bus', () => {
   });
 
   it('drops forged and replayed adverts by reason and does not move the VIP', async () => {
-    const bus = new Bus();
-    const lines: Line[] = [];
-    const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
-    const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
-    await lb1.node.start();
-    await lb2.node.start();
-    await vi.advanceTimersByTimeAsync(1000);
+    const { bus, lines, lb1, lb2 } = await settledPair();
     const forged = encodeAdvert(
       { synced: true, shuttingDown: false, priority: 255, intervalMs: 100, clusterId: 7, nodeId: 'evil', address: '10.0.0.66', bootEpoch: 1n, sequence: 1n },
       Buffer.from('not-the-cluster-key-at-all-00000'),
