@@ -10,9 +10,7 @@
  * restart each interface is read once and a watched address that is missing is reported
  * as deleted, since its deletion may have fallen in the gap.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { HaloError } from '../core/errors.js';
+import { IpMonitor, nextRestartDelay, type RestartBackoff } from './ip-monitor.js';
 import { parseIpAddrLine, parseIpAddrOutput, type IpAddrEntry } from './ip-addr-lines.js';
 import type { Logger } from './logger.js';
 import { addrShowArgs, ipArgs, runVipCommand } from './vip-iproute.js';
@@ -36,8 +34,8 @@ export const RESTART_MIN_MS = 500;
 export const RESTART_MAX_MS = 5000;
 /** A monitor that ran this long before exiting restarts after the minimum delay again. */
 export const STABLE_RUN_MS = 30_000;
+const BACKOFF: RestartBackoff = { minMs: RESTART_MIN_MS, maxMs: RESTART_MAX_MS, stableRunMs: STABLE_RUN_MS };
 const READ_TIMEOUT_MS = 5000;
-const STOP_WAIT_MS = 2000;
 
 /** The watched address a line of `ip monitor address` deletes, if any. */
 export function matchDeleted(entry: IpAddrEntry | undefined, addresses: readonly WatchedAddress[]): WatchedAddress | undefined {
@@ -53,98 +51,49 @@ export function missingFrom(stdout: string, iface: string, addresses: readonly W
   );
 }
 
-/**
- * Backoff for the next restart: never under RESTART_MIN_MS (a child that dies at once
- * does not spin), doubling up to RESTART_MAX_MS while it keeps dying, back to the
- * minimum after a run of STABLE_RUN_MS.
- */
+/** Backoff for the next restart with this monitor's constants (see nextRestartDelay). */
 export function restartDelay(prevDelayMs: number, ranMs: number): { delayMs: number; nextDelayMs: number } {
-  const delayMs = ranMs >= STABLE_RUN_MS ? RESTART_MIN_MS : Math.min(Math.max(RESTART_MIN_MS, prevDelayMs), RESTART_MAX_MS);
-  return { delayMs, nextDelayMs: Math.min(delayMs * 2, RESTART_MAX_MS) };
+  return nextRestartDelay(prevDelayMs, ranMs, BACKOFF);
 }
 
 export class AddressMonitor {
   private readonly opts: AddressMonitorOptions;
-  private child: ChildProcess | undefined;
-  private childStartedAt = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private nextDelayMs = RESTART_MIN_MS;
-  private restartCount = 0;
-  private running = false;
+  private readonly monitor: IpMonitor;
 
   constructor(opts: AddressMonitorOptions) {
     this.opts = opts;
+    this.monitor = new IpMonitor({
+      objects: ['address'],
+      family: 4,
+      ...(opts.netns === undefined ? {} : { netns: opts.netns }),
+      onLine: (line) => this.onLine(line),
+      onRestart: () => this.checkMissing(),
+      log: opts.log,
+      event: 'address_monitor',
+      logFields: { vips: opts.addresses.map((w) => w.address) },
+      errorCode: 'HALO_ERR_VIP',
+      backoff: BACKOFF,
+    });
   }
 
   /** How often the monitor child was restarted after exiting on its own. */
   get restarts(): number {
-    return this.restartCount;
+    return this.monitor.restarts;
   }
 
   /** The running `ip monitor` child's pid (tests kill it to exercise the restart). */
   get monitorPid(): number | undefined {
-    return this.child?.pid;
+    return this.monitor.pid;
   }
 
   /** Resolves once `ip monitor` runs; rejects with HALO_ERR_VIP when it cannot be started. */
-  async start(): Promise<void> {
-    if (this.running) throw new HaloError('HALO_ERR_VIP', 'address monitor already started');
-    this.running = true;
-    try {
-      await this.spawnMonitor();
-    } catch (err) {
-      this.running = false;
-      throw err;
-    }
+  start(): Promise<void> {
+    return this.monitor.start();
   }
 
   /** Kill the child (waiting for it, bounded) and cancel a pending restart. */
-  async stop(): Promise<void> {
-    this.running = false;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve();
-      }, STOP_WAIT_MS);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
-  }
-
-  private spawnMonitor(): Promise<void> {
-    const args = ipArgs(this.opts.netns, ['-o', '-4', 'monitor', 'address']);
-    const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    this.childStartedAt = performance.now();
-    let lastStderr = '';
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      const lines = chunk.trim().split('\n');
-      lastStderr = (lines[lines.length - 1] ?? '').slice(0, 300);
-    });
-    if (child.stdout) createInterface({ input: child.stdout }).on('line', (line) => this.onLine(line));
-    return new Promise<void>((resolve, reject) => {
-      let spawned = false;
-      child.once('spawn', () => {
-        spawned = true;
-        // 'close', not 'exit': by then stderr is drained, so the log names the real cause
-        child.once('close', (code, signal) => this.onExit(child, code, signal, lastStderr));
-        resolve();
-      });
-      child.on('error', (err) => {
-        if (spawned) return;
-        if (this.child === child) this.child = undefined;
-        reject(new HaloError('HALO_ERR_VIP', `cannot run \`ip ${args.join(' ')}\`: ${err.message}`, { command: `ip ${args.join(' ')}` }, { cause: err }));
-      });
-    });
+  stop(): Promise<void> {
+    return this.monitor.stop();
   }
 
   private onLine(line: string): void {
@@ -153,7 +102,7 @@ export class AddressMonitor {
   }
 
   private report(w: WatchedAddress, how: string): void {
-    if (!this.running) return;
+    if (!this.monitor.running) return;
     this.opts.log.debug('vip_address_deleted', { vip: w.address, interface: w.interface, cause: how });
     try {
       this.opts.onDeleted(w.address, w.interface);
@@ -163,39 +112,8 @@ export class AddressMonitor {
     }
   }
 
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, stderr: string): void {
-    if (this.child !== child) return;
-    this.child = undefined;
-    if (!this.running) return;
-    const ranMs = performance.now() - this.childStartedAt;
-    const { delayMs, nextDelayMs } = restartDelay(this.nextDelayMs, ranMs);
-    this.nextDelayMs = nextDelayMs;
-    this.restartCount++;
-    this.opts.log.warn('address_monitor_restart', {
-      vips: this.opts.addresses.map((w) => w.address),
-      exit_code: code,
-      signal,
-      ran_ms: Math.round(ranMs),
-      delay_ms: Math.round(delayMs),
-      restarts: this.restartCount,
-      cause: stderr || `\`ip monitor address\` exited (${signal ?? `code ${String(code)}`})`,
-    });
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      void this.restart();
-    }, delayMs);
-  }
-
-  /** Respawn, then report watched addresses that went missing while no monitor ran. */
-  private async restart(): Promise<void> {
-    if (!this.running) return;
-    try {
-      await this.spawnMonitor();
-    } catch (err) {
-      this.opts.log.error('address_monitor_failed', { cause: (err as Error).message });
-      if (this.running) this.restartTimer = setTimeout(() => void this.restart(), RESTART_MAX_MS);
-      return;
-    }
+  /** After a monitor restart: report watched addresses that went missing while no monitor ran. */
+  private async checkMissing(): Promise<void> {
     const ifaces = [...new Set(this.opts.addresses.map((w) => w.interface))];
     await Promise.all(
       ifaces.map(async (iface) => {

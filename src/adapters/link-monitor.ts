@@ -7,9 +7,9 @@
  * A link is up when its flags hold UP and LOWER_UP and not NO-CARRIER: UP alone is only
  * the administrative state, and a veth whose peer went down keeps UP but loses carrier.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFile } from 'node:child_process';
 import { HaloError } from '../core/errors.js';
+import { IpMonitor } from './ip-monitor.js';
 import { silentLogger, type Logger } from './logger.js';
 
 export interface IpLinkLine {
@@ -67,11 +67,9 @@ export interface LinkMonitorOptions {
 }
 
 const READ_TIMEOUT_MS = 5000;
-const RESTART_MIN_MS = 1000;
-const RESTART_MAX_MS = 5000;
-/** A monitor that ran this long before exiting restarts after the minimum delay again. */
-const STABLE_RUN_MS = 30_000;
-const STOP_WAIT_MS = 2000;
+// At most one restart per second even if the child dies at once, growing to a bound
+// while it keeps dying: a dead monitor is caught up by the re-read after the restart.
+const BACKOFF = { minMs: 1000, maxMs: 5000, stableRunMs: 30_000 } as const;
 
 interface LinkState {
   up: boolean;
@@ -80,15 +78,9 @@ interface LinkState {
 
 export class LinkMonitor {
   private readonly opts: LinkMonitorOptions;
-  private readonly log: Logger;
   private readonly ip: string;
+  private readonly monitor: IpMonitor;
   private readonly states = new Map<string, LinkState>();
-  private child: ChildProcess | undefined;
-  private childStartedAt = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private restartDelayMs = RESTART_MIN_MS;
-  private restartCount = 0;
-  private running = false;
   /** During start(): monitor lines update the state without calling onChange. */
   private starting = false;
   /**
@@ -99,8 +91,19 @@ export class LinkMonitor {
 
   constructor(opts: LinkMonitorOptions) {
     this.opts = opts;
-    this.log = opts.log ?? silentLogger;
     this.ip = opts.ipCommand ?? 'ip';
+    this.monitor = new IpMonitor({
+      objects: ['link'],
+      ...(opts.netns === undefined ? {} : { netns: opts.netns }),
+      ipCommand: this.ip,
+      onLine: (line) => this.onMonitorLine(line),
+      onRestart: () => this.reread(),
+      log: opts.log ?? silentLogger,
+      event: 'link_monitor',
+      logFields: { interfaces: opts.interfaces },
+      errorCode: 'HALO_ERR_LINK_MONITOR',
+      backoff: BACKOFF,
+    });
   }
 
   /** Last known state: true = up, false = down, undefined = not tracked (or not started). */
@@ -110,12 +113,12 @@ export class LinkMonitor {
 
   /** How often the monitor child was restarted after exiting on its own. */
   get restarts(): number {
-    return this.restartCount;
+    return this.monitor.restarts;
   }
 
   /** The running `ip monitor` child's pid (tests kill it to exercise the restart path). */
   get monitorPid(): number | undefined {
-    return this.child?.pid;
+    return this.monitor.pid;
   }
 
   /**
@@ -124,11 +127,11 @@ export class LinkMonitor {
    * HALO_ERR_LINK_MONITOR when `ip` cannot be run at all.
    */
   async start(): Promise<Map<string, boolean>> {
-    if (this.running) throw new HaloError('HALO_ERR_LINK_MONITOR', 'link monitor already started');
-    this.running = true;
+    // checked here too: the failure path below would stop the monitor already running
+    if (this.monitor.running) throw new HaloError('HALO_ERR_LINK_MONITOR', 'link monitor already started');
     try {
       this.starting = true;
-      await this.spawnMonitor();
+      await this.monitor.start();
       for (const [name, state] of await this.readAll()) this.states.set(name, state);
     } catch (err) {
       await this.stop();
@@ -140,60 +143,8 @@ export class LinkMonitor {
   }
 
   /** Kill the monitor child (and wait for it, bounded) and cancel a pending restart. */
-  async stop(): Promise<void> {
-    this.running = false;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve();
-      }, STOP_WAIT_MS);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
-  }
-
-  private ipArgs(...args: string[]): string[] {
-    return this.opts.netns ? ['-n', this.opts.netns, ...args] : args;
-  }
-
-  /** Resolves once the child is spawned (or rejects if `ip` cannot be started). */
-  private spawnMonitor(): Promise<void> {
-    const args = this.ipArgs('-o', 'monitor', 'link');
-    const child = spawn(this.ip, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    this.childStartedAt = performance.now();
-    let lastStderr = '';
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      const lines = chunk.trim().split('\n');
-      lastStderr = (lines[lines.length - 1] ?? '').slice(0, 300);
-    });
-    if (child.stdout) createInterface({ input: child.stdout }).on('line', (line) => this.onMonitorLine(line));
-    return new Promise<void>((resolve, reject) => {
-      let spawned = false;
-      child.once('spawn', () => {
-        spawned = true;
-        // 'close', not 'exit': by then stderr is drained, so the log names the real cause
-        child.once('close', (code, signal) => this.onMonitorExit(child, code, signal, lastStderr));
-        resolve();
-      });
-      child.on('error', (err) => {
-        // after a successful spawn only kill() can fail, and the exit handler covers that
-        if (spawned) return;
-        if (this.child === child) this.child = undefined;
-        reject(
-          new HaloError('HALO_ERR_LINK_MONITOR', `cannot run \`${this.ip} ${args.join(' ')}\`: ${err.message}`, { command: this.ip, args }, { cause: err }),
-        );
-      });
-    });
+  stop(): Promise<void> {
+    return this.monitor.stop();
   }
 
   private onMonitorLine(line: string): void {
@@ -214,53 +165,14 @@ export class LinkMonitor {
   private apply(name: string, next: LinkState): void {
     const prev = this.states.get(name);
     this.states.set(name, next);
-    if (this.starting || !this.running) return;
+    if (this.starting || !this.monitor.running) return;
     if (prev === undefined || prev.up !== next.up) this.opts.onChange(name, next.up, next.cause);
   }
 
-  private onMonitorExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, stderr: string): void {
-    if (this.child !== child) return;
-    this.child = undefined;
-    if (!this.running) return;
-    const ranMs = performance.now() - this.childStartedAt;
-    if (ranMs >= STABLE_RUN_MS) this.restartDelayMs = RESTART_MIN_MS;
-    // At most one restart per second even if the child dies at once, growing to a bound
-    // while it keeps dying: a dead monitor is caught up by the re-read after the restart.
-    const delayMs = Math.max(this.restartDelayMs, RESTART_MIN_MS - ranMs);
-    this.restartDelayMs = Math.min(this.restartDelayMs * 2, RESTART_MAX_MS);
-    this.restartCount++;
-    this.log.warn('link_monitor_restart', {
-      interfaces: this.opts.interfaces,
-      exit_code: code,
-      signal,
-      ran_ms: Math.round(ranMs),
-      delay_ms: Math.round(delayMs),
-      restarts: this.restartCount,
-      cause: stderr || `\`ip monitor link\` exited (${signal ?? `code ${String(code)}`})`,
-    });
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      void this.restart();
-    }, delayMs);
-  }
-
-  /** Respawn the monitor, then re-read, reporting what changed while it was not running. */
-  private async restart(): Promise<void> {
-    if (!this.running) return;
-    try {
-      await this.spawnMonitor();
-    } catch (err) {
-      // `ip` vanished from under us: keep the last known state, try again later
-      this.log.error('link_monitor_failed', { interfaces: this.opts.interfaces, cause: err instanceof Error ? err.message : String(err) });
-      if (this.running) this.restartTimer = setTimeout(() => void this.restart(), RESTART_MAX_MS);
-      return;
-    }
-    try {
-      const states = await this.readAll();
-      for (const [name, state] of states) this.apply(name, { up: state.up, cause: `${state.cause} (read after monitor restart)` });
-    } catch (err) {
-      this.log.error('link_monitor_failed', { interfaces: this.opts.interfaces, cause: err instanceof Error ? err.message : String(err) });
-    }
+  /** After a monitor restart: report what changed while it was not running. */
+  private async reread(): Promise<void> {
+    const states = await this.readAll();
+    for (const [name, state] of states) this.apply(name, { up: state.up, cause: `${state.cause} (read after monitor restart)` });
   }
 
   /**
@@ -275,7 +187,7 @@ export class LinkMonitor {
   }
 
   private readOne(name: string): Promise<LinkState> {
-    const args = this.ipArgs('-o', 'link', 'show', 'dev', name);
+    const args = [...(this.opts.netns ? ['-n', this.opts.netns] : []), '-o', 'link', 'show', 'dev', name];
     return new Promise((resolve, reject) => {
       execFile(this.ip, args, { timeout: READ_TIMEOUT_MS }, (err, stdout, stderr) => {
         if (err) {

@@ -1,44 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { LogFields, Logger } from './logger.js';
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { NotifyHooks, type NotifyHookCommands } from './notify-hooks.js';
+import { recordingLogger } from '../../test/helpers/recording-logger.js';
+import { readPids, useScriptDir, waitForDead } from '../../test/helpers/scripts.js';
 import { waitFor } from '../../test/helpers/wait.js';
 
-let dir: string;
-const leftovers: number[] = [];
-
-function script(name: string, body: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, `#!/bin/sh\n${body}\n`);
-  chmodSync(path, 0o755);
-  return path;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-interface Line {
-  level: string;
-  event: string;
-  fields: LogFields;
-}
-
-function recordingLogger(): Logger & { lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: string) => (event: string, fields?: LogFields) => {
-    lines.push({ level, event, fields: fields ?? {} });
-  };
-  const log = { lines, error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log, setLevel: () => {} };
-  return log;
-}
+const { script, path, leave } = useScriptDir('halo-notify-hooks-');
 
 function make(hooks: NotifyHookCommands, timeoutMs = 5000) {
   const log = recordingLogger();
@@ -50,24 +17,9 @@ function recorder(name: string, out: string, sleep = '0.1'): string {
   return script(name, `echo "start $1 $(date +%s%N)" >> "${out}"; sleep ${sleep}; echo "end $1 $(date +%s%N)" >> "${out}"`);
 }
 
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'halo-notify-hooks-'));
-});
-
-afterAll(() => {
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
-
 describe('NotifyHooks', () => {
   it('rapid master -> backup -> master: hooks run in that order, one at a time', async () => {
-    const out = join(dir, 'order.log');
+    const out = path('order.log');
     const hook = recorder('order.sh', out);
     const { hooks, log } = make({ master: [hook], backup: [hook], fault: [hook] });
     const done = [
@@ -92,8 +44,8 @@ describe('NotifyHooks', () => {
   });
 
   it('notify() never blocks the caller: it returns while the hook is still running', async () => {
-    const gate = join(dir, 'gate');
-    const started = join(dir, 'gate-started');
+    const gate = path('gate');
+    const started = path('gate-started');
     // Waits (bounded) for the test to open the gate.
     const hook = script('gate.sh', `touch "${started}"; i=0; while [ ! -e "${gate}" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`);
     const { hooks } = make({ master: [hook] });
@@ -110,7 +62,7 @@ describe('NotifyHooks', () => {
   });
 
   it('passes NEW_STATE OLD_STATE NODE after the configured arguments, and HALO_* env', async () => {
-    const out = join(dir, 'args.out');
+    const out = path('args.out');
     const hook = script(
       'args.sh',
       `{ for a in "$@"; do echo "arg=$a"; done; echo "state=$HALO_STATE"; echo "prev=$HALO_PREVIOUS_STATE"; echo "node=$HALO_NODE"; echo "cause=$HALO_CAUSE"; echo "path=\${PATH:+set}"; } > "${out}"`,
@@ -132,7 +84,7 @@ describe('NotifyHooks', () => {
   });
 
   it('the stop hook gets STOP, and from-states are upper-cased', async () => {
-    const out = join(dir, 'stop.out');
+    const out = path('stop.out');
     const hook = script('stop.sh', `echo "$1 $2 $3" > "${out}"`);
     const { hooks, log } = make({ stop: [hook] });
     await hooks.notify('stop', 'master', 'shutdown');
@@ -142,17 +94,17 @@ describe('NotifyHooks', () => {
   });
 
   it('a hanging hook is killed (process group) at the timeout, logged, and the queue moves on', async () => {
-    const pids = join(dir, 'hang.pids');
-    const out = join(dir, 'after-hang.out');
+    const pids = path('hang.pids');
+    const out = path('after-hang.out');
     const hang = script('hang.sh', `sleep 30 & echo $$ $! > "${pids}"; wait`);
     const next = script('next.sh', `echo "$1" >> "${out}"`);
     const { hooks, log } = make({ master: [hang], backup: [next] }, 300);
     void hooks.notify('master', 'BACKUP', 'takeover');
     await hooks.notify('backup', 'MASTER', 'higher priority');
     expect(readFileSync(out, 'utf8')).toBe('BACKUP\n');
-    const [shell, sleeper] = readFileSync(pids, 'utf8').trim().split(' ').map(Number) as [number, number];
-    leftovers.push(shell, sleeper);
-    await waitFor(() => !alive(shell) && !alive(sleeper), 'the hook and its sleep to die');
+    const group = readPids(pids);
+    leave(...group);
+    await waitForDead(group, 'the hook and its sleep to die');
     expect(log.lines).toHaveLength(2);
     expect(log.lines[0]).toMatchObject({
       level: 'warn',
@@ -175,7 +127,7 @@ describe('NotifyHooks', () => {
   });
 
   it('a missing program is logged and does not throw; later hooks still run', async () => {
-    const out = join(dir, 'after-missing.out');
+    const out = path('after-missing.out');
     const next = script('after-missing.sh', `echo "$1" > "${out}"`);
     const { hooks, log } = make({ master: ['/nonexistent/notify-master'], backup: [next] });
     await expect(hooks.notify('master', 'BACKUP', 'x')).resolves.toBeUndefined();
@@ -188,7 +140,7 @@ describe('NotifyHooks', () => {
   });
 
   it('a state with no hook runs nothing but still resolves after what was queued before it', async () => {
-    const out = join(dir, 'unconfigured.log');
+    const out = path('unconfigured.log');
     const hook = recorder('unconfigured.sh', out, '0.2');
     const { hooks, log } = make({ master: [hook] });
     void hooks.notify('master', 'BACKUP', 'x');
@@ -198,7 +150,7 @@ describe('NotifyHooks', () => {
   });
 
   it('drain() waits for the queue, including hooks enqueued while draining', async () => {
-    const out = join(dir, 'drain.log');
+    const out = path('drain.log');
     const hook = recorder('drain.sh', out);
     const { hooks } = make({ master: [hook], stop: [hook] });
     void hooks.notify('master', 'BACKUP', 'x');

@@ -1,48 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { describeResult, runCommand } from './run-command.js';
-import { waitFor } from '../../test/helpers/wait.js';
+import { alive, readPids, useScriptDir, waitForDead, waitForPidFile } from '../../test/helpers/scripts.js';
 
-let dir: string;
-const leftovers: number[] = [];
-
-function script(name: string, body: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, `#!/bin/sh\n${body}\n`);
-  chmodSync(path, 0o755);
-  return path;
-}
-
-/** Alive and not a zombie (in a container nobody may reap an orphan). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function readPid(file: string): number {
-  return Number(readFileSync(file, 'utf8').trim());
-}
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'halo-run-command-'));
-});
-
-afterAll(() => {
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+const { script, path, leave } = useScriptDir('halo-run-command-');
 
 describe('runCommand', () => {
   it('exit 0 is ok, exit 1 is not', async () => {
@@ -54,7 +15,7 @@ describe('runCommand', () => {
   });
 
   it('passes arguments as they are, without a shell', async () => {
-    const out = join(dir, 'args.out');
+    const out = path('args.out');
     const s = script('args.sh', `for a in "$@"; do echo "[$a]"; done > "${out}"`);
     const r = await runCommand([s, 'a b', '$HOME', '*', ''], { timeoutMs: 5000 });
     expect(r.ok).toBe(true);
@@ -65,7 +26,7 @@ describe('runCommand', () => {
     const missing = await runCommand(['/nonexistent/halo-check'], { timeoutMs: 5000 });
     expect(missing).toMatchObject({ ok: false, spawnError: 'ENOENT', code: null });
     expect(describeResult(missing, ['/nonexistent/halo-check'], 5000)).toBe('cannot run: ENOENT /nonexistent/halo-check');
-    const plain = join(dir, 'not-executable');
+    const plain = path('not-executable');
     writeFileSync(plain, '#!/bin/sh\nexit 0\n');
     chmodSync(plain, 0o644);
     const denied = await runCommand([plain], { timeoutMs: 5000 });
@@ -82,28 +43,27 @@ describe('runCommand', () => {
   });
 
   it('a timeout kills the whole process group, grandchildren included', async () => {
-    const pids = join(dir, 'timeout.pids');
+    const pids = path('timeout.pids');
     const s = script('hang.sh', `sleep 30 & echo $$ $! > "${pids}"; wait`);
     const r = await runCommand([s], { timeoutMs: 300 });
     expect(r).toMatchObject({ ok: false, timedOut: true, signal: 'SIGKILL' });
     expect(describeResult(r, [s], 300)).toBe('timed out after 300 ms');
-    const [shell, sleeper] = readFileSync(pids, 'utf8').trim().split(' ').map(Number) as [number, number];
-    leftovers.push(shell, sleeper);
-    await waitFor(() => !alive(shell) && !alive(sleeper), 'the script and its sleep to die');
+    const group = readPids(pids);
+    leave(...group);
+    await waitForDead(group, 'the script and its sleep to die');
   });
 
   it('an abort kills the run like a timeout does', async () => {
-    const pidFile = join(dir, 'abort.pid');
+    const pidFile = path('abort.pid');
     const s = script('abort.sh', `echo $$ > "${pidFile}"; exec sleep 30`);
     const ac = new AbortController();
     const running = runCommand([s], { timeoutMs: 30_000, signal: ac.signal });
-    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 'the script to start');
-    const pid = readPid(pidFile);
-    leftovers.push(pid);
+    const pid = await waitForPidFile(pidFile, 'the script to start');
+    leave(pid);
     ac.abort();
     const r = await running;
     expect(r).toMatchObject({ ok: false, aborted: true, timedOut: false });
-    await waitFor(() => !alive(pid), 'the aborted script to die');
+    await waitForDead([pid], 'the aborted script to die');
   });
 
   it('keeps the first stderrBytes of stderr, and none unless asked', async () => {
@@ -117,21 +77,21 @@ describe('runCommand', () => {
   });
 
   it('returns on exit even if a child it left behind keeps stderr open, and leaves that child alone', async () => {
-    const pidFile = join(dir, 'daemon.pid');
+    const pidFile = path('daemon.pid');
     // The background sleep inherits stderr and outlives the script, like a daemon a hook starts.
     const s = script('daemon.sh', `sleep 20 & echo $! > "${pidFile}"; echo started >&2; exit 0`);
     const r = await runCommand([s], { timeoutMs: 10_000, stderrBytes: 500 });
     expect(r).toMatchObject({ ok: true, code: 0, timedOut: false });
     expect(r.stderr).toBe('started\n');
-    const daemon = readPid(pidFile);
-    leftovers.push(daemon);
+    const daemon = await waitForPidFile(pidFile, 'the background sleep pid');
+    leave(daemon);
     expect(alive(daemon)).toBe(true);
     process.kill(daemon, 'SIGKILL');
-    await waitFor(() => !alive(daemon), 'the background sleep to be killed');
+    await waitForDead([daemon], 'the background sleep to be killed');
   });
 
   it('uses the env it is given', async () => {
-    const out = join(dir, 'env.out');
+    const out = path('env.out');
     const s = script('env.sh', `printf '%s' "$HALO_TEST_VALUE" > "${out}"`);
     const r = await runCommand([s], { timeoutMs: 5000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HALO_TEST_VALUE: 'v 1' } });
     expect(r.ok).toBe(true);

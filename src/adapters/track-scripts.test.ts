@@ -1,31 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { trackScriptSchema } from '../config/cluster-schema.js';
 import { silentLogger } from './logger.js';
 import { TrackScripts } from './track-scripts.js';
+import { alive, readPids, useScriptDir, waitForDead, waitForPidFile } from '../../test/helpers/scripts.js';
 import { waitFor } from '../../test/helpers/wait.js';
 
-let dir: string;
+const { script, path, leave } = useScriptDir('halo-track-scripts-');
 const running: TrackScripts[] = [];
-const leftovers: number[] = [];
-
-function script(name: string, body: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, `#!/bin/sh\n${body}\n`);
-  chmodSync(path, 0o755);
-  return path;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 type Change = [name: string, ok: boolean, cause: string];
 
@@ -44,23 +26,8 @@ function runs(ts: TrackScripts, name: string): number {
   return ts.status().find((s) => s.name === name)?.runs ?? -1;
 }
 
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'halo-track-scripts-'));
-});
-
 afterEach(async () => {
   await Promise.all(running.splice(0).map((ts) => ts.stop()));
-});
-
-afterAll(() => {
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('TrackScripts', () => {
@@ -90,20 +57,20 @@ describe('TrackScripts', () => {
   });
 
   it('a run past timeout_ms is killed (process group) and fails "timed out after N ms"', async () => {
-    const pids = join(dir, 'slow.pids');
+    const pids = path('slow.pids');
     const slow = script('slow.sh', `sleep 5 & echo $$ $! >> "${pids}"; wait`);
     const { ts, changes } = make([{ name: 'slow', command: [slow], interval_ms: 100, timeout_ms: 200, fall: 1 }]);
     ts.start();
     await waitFor(() => changes.length > 0, 'the timeout to be reported');
     expect(changes).toEqual([['slow', false, 'timed out after 200 ms']]);
     await ts.stop();
-    const all = readFileSync(pids, 'utf8').trim().split(/\s+/).map(Number);
-    leftovers.push(...all);
-    await waitFor(() => all.every((p) => !alive(p)), 'every slow script and its sleep to be dead');
+    const all = readPids(pids);
+    leave(...all);
+    await waitForDead(all, 'every slow script and its sleep to be dead');
   });
 
   it('rise/fall on a file-controlled script: down after fall failures, up after rise successes, once each', async () => {
-    const flag = join(dir, 'fail-now');
+    const flag = path('fail-now');
     const check = script('flag.sh', '[ ! -e "$1" ]');
     const { ts, changes } = make([{ name: 'flag', command: [check, flag], interval_ms: 100, rise: 3, fall: 2 }]);
     ts.start();
@@ -131,7 +98,7 @@ describe('TrackScripts', () => {
   });
 
   it('never overlaps itself when a run takes longer than the interval', async () => {
-    const log = join(dir, 'overlap.log');
+    const log = path('overlap.log');
     const slowish = script('slowish.sh', `echo "start $$" >> "${log}"; sleep 0.3; echo "end $$" >> "${log}"`);
     const { ts } = make([{ name: 'slowish', command: [slowish], interval_ms: 100, timeout_ms: 5000 }]);
     ts.start();
@@ -158,13 +125,12 @@ describe('TrackScripts', () => {
   });
 
   it('stop() kills a running check, waits for it, and reports nothing afterwards', async () => {
-    const pidFile = join(dir, 'stop.pid');
+    const pidFile = path('stop.pid');
     const hang = script('stop.sh', `echo $$ > "${pidFile}"; exec sleep 5`);
     const { ts, changes } = make([{ name: 'hang', command: [hang], interval_ms: 100, timeout_ms: 10_000, fall: 1 }]);
     ts.start();
-    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 'the check to start');
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    leftovers.push(pid);
+    const pid = await waitForPidFile(pidFile, 'the check to start');
+    leave(pid);
     await ts.stop();
     expect(alive(pid)).toBe(false);
     expect(ts.status()[0]).toMatchObject({ running: false, runs: 0 });
