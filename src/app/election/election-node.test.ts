@@ -7,21 +7,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { clusterSchema, type ClusterConfig } from '../../config/cluster-schema.js';
 import { encodeAdvert } from '../../core/election/advert.js';
-import type { Logger, LogFields } from '../../adapters/logger.js';
+import { recordingLogger, type LogLine as Line } from '../../../test/helpers/recording-logger.js';
 import { ElectionNode, type AdvertTransport, type HookRunner, type HookState, type VipControl } from './election-node.js';
 
 const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
 
-interface Line {
-  level: string;
-  event: string;
-  fields: LogFields;
-}
-
-function recordingLogger(lines: Line[], base: LogFields = {}): Logger {
-  const at = (level: string) => (event: string, fields?: LogFields) => void lines.push({ level, event, fields: { ...base, ...fields } });
-  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (f) => recordingLogger(lines, { ...base, ...f }), setLevel: () => undefined };
-}
 
 class Bus {
   readonly members = new Set<{ address: string; deliver: (buf: Buffer, from: { address: string; port: number }) => void; open: boolean }>();
