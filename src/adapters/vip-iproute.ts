@@ -180,8 +180,13 @@ export class VipManager {
    * Delete every VIP; one that is not there is fine. Pending GARPs for them stop first:
    * announcing a VIP we just gave up would pull clients back to us.
    */
-  async remove(): Promise<void> {
+  /** Stop announcing (a master stepping down) without giving the address up yet. */
+  stopGarp(): void {
     for (const v of this.opts.vips) this.cancelBurst(burstKey(v), true);
+  }
+
+  async remove(): Promise<void> {
+    this.stopGarp();
     await allSettledOrThrow(
       this.opts.vips.map(async (v) => {
         try {

@@ -102,6 +102,12 @@ export const clusterSchema = z.strictObject({
    * VIP disappears by itself; 0 = forever. The kernel counts whole seconds: rounded up.
    */
   vip_lifetime_ms: z.union([z.literal(0), int(2000, 86_400_000)], { error: (iss) => `expected 0 or an integer 2000-86400000, got ${show(iss.input)}` }).default(30_000),
+  /**
+   * Make-before-break: a master handing over to a live peer (shutdown, preempted, split
+   * brain healed) keeps the VIP this long after the new master's first advert, so the
+   * clients are never left with nobody answering; 0 = release at once (keepalived).
+   */
+  handover_grace_ms: int(0, 10_000).default(150),
   /** the data plane must tick the election this often, or the node goes to FAULT */
   liveness_timeout_ms: int(100, 600_000).default(2000),
   track: z

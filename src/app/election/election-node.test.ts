@@ -35,15 +35,20 @@ class Bus {
   }
 }
 
-function recorders(ops: string[]): { vip: VipControl; hooks: HookRunner & { calls: [HookState, string][] } } {
+function recorders(ops: string[], timeline: string[], name: string): { vip: VipControl; hooks: HookRunner & { calls: [HookState, string][] } } {
   const calls: [HookState, string][] = [];
+  const record = (op: string) => {
+    ops.push(op);
+    timeline.push(`${name}:${op}`);
+  };
   return {
     vip: {
-      add: async () => void ops.push('add'),
-      renew: async () => void ops.push('renew'),
-      remove: async () => void ops.push('remove'),
+      add: async () => void record('add'),
+      renew: async () => void record('renew'),
+      remove: async () => void record('remove'),
       removeStale: async () => [],
-      garp: async (reason) => void ops.push(`garp:${reason}`),
+      garp: async (reason) => void record(`garp:${reason}`),
+      stopGarp: () => void record('stop-garp'),
       close: () => undefined,
     },
     hooks: { calls, notify: async (to, from) => void calls.push([to, from]), drain: async () => undefined },
@@ -54,9 +59,9 @@ function cluster(over: Record<string, unknown> = {}): ClusterConfig {
   return clusterSchema.parse({ id: 7, key_env: 'X', interface: 'eth0', vips: [{ address: '10.0.0.100/24' }], advert_interval_ms: 100, ...over });
 }
 
-function makeNode(bus: Bus, name: string, address: string, priority: number, lines: Line[], over: Record<string, unknown> = {}) {
+function makeNode(bus: Bus, name: string, address: string, priority: number, lines: Line[], over: Record<string, unknown> = {}, timeline: string[] = []) {
   const ops: string[] = [];
-  const { vip, hooks } = recorders(ops);
+  const { vip, hooks } = recorders(ops, timeline, name);
   const node = new ElectionNode({
     cluster: cluster({ priority, ...over }),
     nodeName: name,
@@ -72,15 +77,16 @@ function makeNode(bus: Bus, name: string, address: string, priority: number, lin
 }
 
 /** lb1 (150) and lb2 (100) on one bus, one second after both started: lb1 is master. */
-async function settledPair() {
+async function settledPair(over: Record<string, unknown> = {}) {
   const bus = new Bus();
   const lines: Line[] = [];
-  const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
-  const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines);
+  const timeline: string[] = [];
+  const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines, over, timeline);
+  const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines, over, timeline);
   await lb1.node.start();
   await lb2.node.start();
   await vi.advanceTimersByTimeAsync(1000);
-  return { bus, lines, lb1, lb2 };
+  return { bus, lines, lb1, lb2, timeline };
 }
 
 beforeEach(() => {
@@ -122,15 +128,64 @@ describe('ElectionNode over an in-memory bus', () => {
 
   it('RFC 5798 6.4.3: shutdown sends priority 0, so the backup takes over after Skew_Time only; the VIP goes and the stop hook runs', async () => {
     const { lines, lb1, lb2 } = await settledPair();
-    await lb1.node.shutdown('SIGTERM');
-    expect(lb1.ops.at(-1)).toBe('remove');
-    expect(lb1.hooks.calls.at(-1)).toEqual(['stop', 'MASTER']);
+    const stopped = lb1.node.shutdown('SIGTERM');
     // Skew_Time for priority 100 at 100 ms: 60.9 ms.
     await vi.advanceTimersByTimeAsync(60);
     expect(lb2.node.state).toBe('BACKUP');
     await vi.advanceTimersByTimeAsync(2);
     expect(lb2.node.state).toBe('MASTER');
     expect(lines.find((l) => l.event === 'state_change' && l.fields['node'] === 'lb2' && l.fields['state'] === 'MASTER')?.fields['cause']).toMatch(/priority 0 from lb1/);
+    await vi.advanceTimersByTimeAsync(1000);
+    await stopped;
+    expect(lb1.ops.at(-1)).toBe('remove');
+    expect(lb1.hooks.calls.at(-1)).toEqual(['stop', 'MASTER']);
+  });
+
+  it('make-before-break: on shutdown the master keeps the VIP until handover_grace_ms after the new master announced itself', async () => {
+    const { lb1, lb2, timeline } = await settledPair({ handover_grace_ms: 150 });
+    timeline.length = 0;
+    const stopped = lb1.node.shutdown('SIGTERM');
+    await vi.advanceTimersByTimeAsync(62);
+    expect(lb2.node.state).toBe('MASTER');
+    expect(timeline).toEqual(['lb1:stop-garp', 'lb2:add', 'lb2:garp:became master']);
+    await vi.advanceTimersByTimeAsync(140);
+    expect(timeline).not.toContain('lb1:remove');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(timeline.at(-1)).toBe('lb1:remove');
+    await stopped;
+  });
+
+  it('make-before-break: a preempted master keeps the VIP for the grace; handover_grace_ms 0 releases at once', async () => {
+    for (const grace of [150, 0]) {
+      const bus = new Bus();
+      const lines: Line[] = [];
+      const timeline: string[] = [];
+      const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines, { handover_grace_ms: grace }, timeline);
+      await lb2.node.start();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(lb2.node.state).toBe('MASTER');
+      const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines, { handover_grace_ms: grace }, timeline);
+      await lb1.node.start();
+      // RFC 5798 6.4.2: lb1 discards the lower adverts and takes over when its Master_Down_Timer fires.
+      await vi.advanceTimersByTimeAsync(400);
+      expect(lb1.node.state).toBe('MASTER');
+      expect(lb2.node.state).toBe('BACKUP');
+      const removeAt = timeline.indexOf('lb2:remove');
+      if (grace === 0) {
+        expect(removeAt).toBeGreaterThanOrEqual(0);
+      } else {
+        expect(removeAt).toBe(-1);
+        await vi.advanceTimersByTimeAsync(grace + 10);
+        expect(timeline.indexOf('lb2:remove')).toBeGreaterThan(timeline.indexOf('lb1:garp:became master'));
+      }
+    }
+  });
+
+  it('a fault releases the VIP at once, without the grace', async () => {
+    const { lb1, timeline } = await settledPair({ handover_grace_ms: 5000 });
+    lb1.node.feed({ type: 'fault', reason: 'interface eth0 down' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(timeline.at(-1)).toBe('lb1:remove');
   });
 
   it('drops forged and replayed adverts by reason and does not move the VIP', async () => {

@@ -28,6 +28,8 @@ export interface VipControl {
   remove(): Promise<void>;
   removeStale(): Promise<string[]>;
   garp(reason: string): Promise<unknown>;
+  /** Stop any GARP burst now (we are no longer master), keeping the address. */
+  stopGarp(): void;
   close(): void | Promise<void>;
 }
 
@@ -73,6 +75,20 @@ interface Takeover {
   vipAddedAt?: number;
 }
 
+/**
+ * Make-before-break: a master handing over to a live peer keeps the VIP (and keeps
+ * serving) until the new master has had time to announce it, instead of leaving the
+ * clients with an address nobody answers for the ~10-20 ms of `ip addr` + first GARP.
+ */
+interface PendingRelease {
+  reason: string;
+  /** Still waiting for another node's advert (shutdown): then the grace starts. */
+  waitingForMaster: boolean;
+  timer: NodeJS.Timeout;
+  done: Promise<void>;
+  resolve: () => void;
+}
+
 const HOOK_FOR: Record<ElectionState, HookState | undefined> = { MASTER: 'master', BACKUP: 'backup', FAULT: 'fault', INIT: undefined };
 
 export class ElectionNode {
@@ -95,6 +111,9 @@ export class ElectionNode {
   #lastHeardAt: number | undefined;
   #startedAt = 0;
   #stopped = false;
+  /** Shutting down: events are ignored, adverts are only read to see the new master. */
+  #stopping = false;
+  #release: PendingRelease | undefined;
   #sent = 0;
   #accepted = 0;
   #ownNameDrops = 0;
@@ -158,7 +177,7 @@ export class ElectionNode {
 
   /** Feed one event (tracking, sync state) and carry out what the machine decides. */
   feed(event: ElectionEvent): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#stopping) return;
     const now = this.#clock.now();
     const before = this.machine.status();
     const actions = this.machine.step(event, now);
@@ -167,7 +186,7 @@ export class ElectionNode {
 
   /** The VIP vanished from the interface behind our back. */
   vipDeleted(address: string, iface: string): void {
-    if (this.#stopped || this.machine.state !== 'MASTER' || !this.#vipWanted) return;
+    if (this.#stopped || this.#stopping || this.machine.state !== 'MASTER' || !this.#vipWanted) return;
     this.#log.warn('vip_restored', { state: 'MASTER', vip: address, interface: iface, cause: 'deleted from the interface by someone else while we are master' });
     this.#enqueueVip('add', () => this.#opts.vip.add());
     this.#enqueueVip('garp', () => this.#opts.vip.garp('vip restored'));
@@ -185,21 +204,28 @@ export class ElectionNode {
   }
 
   /**
-   * Planned stop: priority 0 advert, VIP released, stop hook run. Resolves when the VIP
-   * is gone and the hooks are done (bounded by the hook timeout).
+   * Planned stop: priority 0 adverts, the VIP kept until a new master has announced it
+   * (make-before-break, bounded), then released; stop hook run. Resolves when the VIP is
+   * gone and the hooks are done (bounded by the hook timeout).
    */
   async shutdown(cause: string): Promise<void> {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#stopping) return;
     const from = this.machine.state;
     const now = this.#clock.now();
     const before = this.machine.status();
+    this.#stopping = true;
     this.#execute(this.machine.step({ type: 'shutdown' }, now), now, before);
-    this.#stopped = true;
     this.#clearTimers();
+    if (from === 'MASTER') {
+      // A lost datagram must not cost the backups a whole Master_Down_Interval.
+      for (const delay of [10, 20]) setTimeout(() => this.#sendAdvert(0, this.machine.synced), delay);
+    }
+    await this.#release?.done;
     // Whatever state we were in, leave nothing of ours on the interface.
     this.#vipWanted = false;
     this.#enqueueVip('remove', () => this.#opts.vip.remove());
     await this.#vipQueue;
+    this.#stopped = true;
     this.#log.info('election_stopped', { state: 'INIT', from, cause });
     void this.#opts.hooks.notify('stop', from, cause);
     await this.#opts.hooks.drain(this.#opts.cluster.notify.timeout_ms + 1000);
@@ -226,6 +252,10 @@ export class ElectionNode {
       return;
     }
     const a = result.advert;
+    if (this.#stopping) {
+      if (a.nodeId !== this.#opts.nodeName && a.priority > 0 && this.#replay.accept(a.nodeId, a.bootEpoch, a.sequence) === 'ok') this.#newMasterHeard(a.nodeId);
+      return;
+    }
     if (a.nodeId === this.#opts.nodeName) {
       // Our own name from another address: two nodes share a name, or a capture is replayed.
       this.#ownNameDrops++;
@@ -242,6 +272,7 @@ export class ElectionNode {
     const actions = this.machine.step({ type: 'advert', from: { nodeId: a.nodeId, address: a.address }, priority: a.priority, intervalMs: a.intervalMs, synced: a.synced }, now);
     const after = this.machine.status();
     if (after.state === 'BACKUP' && after.master?.nodeId === a.nodeId) this.#lastHeardAt = now;
+    if (a.priority > 0) this.#newMasterHeard(a.nodeId);
     this.#execute(actions, now, before);
   }
 
@@ -264,16 +295,25 @@ export class ElectionNode {
           this.#sendAdvert(action.priority, action.synced);
           break;
         case 'add_vip':
+          this.#cancelRelease();
           this.#vipWanted = true;
           this.#enqueueVip('add', async () => {
             await this.#opts.vip.add();
             if (this.#takeover) this.#takeover.vipAddedAt = this.#clock.now();
           });
           break;
-        case 'remove_vip':
+        case 'remove_vip': {
           this.#vipWanted = false;
-          this.#enqueueVip('remove', () => this.#opts.vip.remove());
+          const to = actions.find((x): x is Extract<ElectionAction, { type: 'become' }> => x.type === 'become');
+          // Handing over to a live peer: keep serving until it has announced the VIP.
+          // A fault (no link, stalled data plane, failing check) releases at once.
+          // Never announce an address we are giving up: the new master's GARP must be the last.
+          this.#opts.vip.stopGarp();
+          if (to?.state === 'BACKUP') this.#releaseLater(`stepped down: ${to.cause}`, false);
+          else if (to?.state === 'INIT') this.#releaseLater('shutdown', true);
+          else this.#releaseNow();
           break;
+        }
         case 'garp':
           this.#enqueueVip('garp', async () => {
             await this.#opts.vip.garp(action.reason);
@@ -341,6 +381,50 @@ export class ElectionNode {
     );
     this.#sent++;
     this.#transport?.send(buf);
+  }
+
+  #releaseNow(): void {
+    this.#cancelRelease();
+    this.#enqueueVip('remove', () => this.#opts.vip.remove());
+  }
+
+  #releaseLater(reason: string, waitForMaster: boolean): void {
+    this.#cancelRelease();
+    const c = this.#opts.cluster;
+    const grace = c.handover_grace_ms;
+    if (grace === 0) return this.#releaseNow();
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    // Shutdown: the slowest backup (priority 1) takes over within down_adverts + 1 intervals.
+    const wait = waitForMaster ? (c.down_adverts + 1) * c.advert_interval_ms + grace : grace;
+    const timer = setTimeout(() => this.#releaseDue(), wait);
+    this.#release = { reason, waitingForMaster: waitForMaster, timer, done, resolve };
+    this.#log.debug('vip_release_deferred', { state: this.machine.state, reason, wait_ms: wait, cause: waitForMaster ? 'waiting for a new master to announce itself' : 'grace for the new master to announce the VIP' });
+  }
+
+  #newMasterHeard(nodeId: string): void {
+    const r = this.#release;
+    if (r === undefined || !r.waitingForMaster) return;
+    r.waitingForMaster = false;
+    clearTimeout(r.timer);
+    r.timer = setTimeout(() => this.#releaseDue(), this.#opts.cluster.handover_grace_ms);
+    this.#log.debug('vip_release_scheduled', { state: this.machine.state, new_master: nodeId, grace_ms: this.#opts.cluster.handover_grace_ms });
+  }
+
+  #releaseDue(): void {
+    const r = this.#release;
+    if (r === undefined) return;
+    this.#release = undefined;
+    if (!this.#vipWanted) this.#enqueueVip('remove', () => this.#opts.vip.remove());
+    void this.#vipQueue.then(r.resolve);
+  }
+
+  #cancelRelease(): void {
+    const r = this.#release;
+    if (r === undefined) return;
+    clearTimeout(r.timer);
+    this.#release = undefined;
+    r.resolve();
   }
 
   #enqueueVip(what: string, op: () => Promise<unknown>): void {

@@ -103,10 +103,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(liveness);
-    await scripts.stop();
-    await links.stop();
-    await addresses.stop();
+    // The handover first: monitors and scripts can take a moment to stop, the VIP must not wait.
     await node.shutdown(cause);
+    await Promise.all([scripts.stop(), links.stop(), addresses.stop()]);
     post({ type: 'stopped' });
     parentPort?.close();
   };
