@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { OutageReport } from '../../src/app/lab/outages.js';
 import { netnsSupport } from '../helpers/netns.js';
-import { waitForAsync } from '../helpers/wait.js';
+import { waitFor, waitForAsync } from '../helpers/wait.js';
 import { eventTime, labLogEvents, labNamespace, labNode, measureFailover, useLab, waitMaster } from '../helpers/lab.js';
 
 const run = promisify(execFile);
@@ -81,7 +81,11 @@ maybe(`election and VIP takeover, 2 nodes${why}`, () => {
       const s = await lab.status();
       return labNode(s, 'lb1').state === 'FAULT' && !labNode(s, 'lb1').holdsVip;
     }, 'lb1 in FAULT without the VIP', 5000);
-    await lab.linkup('lb1');
+    // Long enough for lb1's health checks to mark its backends down (the cable is out)...
+    await waitFor(() => labLogEvents(lab, 'lb1').some((e) => e['message'] === 'data_plane_not_ready'), 'lb1 to see its backends down', 8000);
+    // ...so back on the link it must not preempt (and answer 503) before they rise again.
+    const back = await measureFailover(lab, 'lb1', () => lab.linkup('lb1'));
+    expect(back.windows.flatMap((w) => w.errors)).not.toContain('status-503');
     await waitMaster(lab, 'lb1', 10_000);
   });
 

@@ -88,6 +88,19 @@ async function main(): Promise<void> {
   });
   const scripts = new TrackScripts({ scripts: c.track.scripts, log, onChange: (name, ok, cause) => track('script', name, ok, cause) });
 
+  // A node whose services cannot serve must not take the VIP from a live master that can
+  // (a node back from a link loss has its backends marked down until the checks rise again).
+  const unhealthy = new Set<string>();
+  const serviceReadiness = (name: string, healthy: boolean) => {
+    const before = unhealthy.size;
+    if (healthy) unhealthy.delete(name);
+    else unhealthy.add(name);
+    if ((before === 0) === (unhealthy.size === 0)) return;
+    const reason = `no healthy backend in ${[...unhealthy].join(', ')}`;
+    log.info(unhealthy.size === 0 ? 'data_plane_ready' : 'data_plane_not_ready', { state: node.state, cause: unhealthy.size === 0 ? 'every service has a healthy backend' : `${reason}: will not preempt a live master` });
+    node.feed(unhealthy.size === 0 ? { type: 'ready', ready: true } : { type: 'ready', ready: false, reason });
+  };
+
   let lastTick = systemClock.now();
   let stalled = false;
   const liveness = setInterval(() => {
@@ -121,6 +134,7 @@ async function main(): Promise<void> {
         break;
       case 'service':
         if (c.track.services.some((s) => s.name === msg.name)) track('service', msg.name, msg.healthy, msg.healthy ? 'a backend is healthy' : 'no healthy backend');
+        serviceReadiness(msg.name, msg.healthy);
         break;
       case 'shutdown':
         void stop(msg.cause);

@@ -10,6 +10,10 @@
  *  - priority              the effective priority after tracking weights changed;
  *                          clamped to 1..254 like keepalived does
  *  - synced                whether our replicated tables are in step (issue 4)
+ *  - ready                 whether our data plane can serve (every service has a healthy
+ *                          backend); like `synced`, only gates preemption: a node that is
+ *                          not ready never takes the VIP from a live master, but still
+ *                          takes over from a dead one (marked degraded)
  *  - shutdown              planned stop: -> INIT, a master sends priority 0
  *
  * Actions (execute in the order returned):
@@ -62,6 +66,7 @@ export type ElectionEvent =
   | { type: 'recover' }
   | { type: 'priority'; priority: number }
   | { type: 'synced'; synced: boolean }
+  | { type: 'ready'; ready: boolean; reason?: string }
   | { type: 'shutdown' };
 
 export type ElectionAction =
@@ -88,6 +93,8 @@ export interface ElectionStatus {
   configuredPriority: number;
   priority: number;
   synced: boolean;
+  /** Why the data plane is not ready (undefined = ready). */
+  notReady: string | undefined;
   faultReason: string | undefined;
   /** Set only while BACKUP. */
   master: KnownMaster | undefined;

@@ -683,3 +683,45 @@ describe('ElectionStateMachine: several nodes on a fake network', () => {
     }
   });
 });
+
+describe('ElectionStateMachine: data plane not ready (halo)', () => {
+  it('6.4.2 preempt + not ready (halo): a higher-priority backup whose services have no healthy backend does not preempt a live master', () => {
+    const m = backup({ priority: 200 });
+    m.step({ type: 'ready', ready: false, reason: 'service web has no healthy backend' }, 50);
+    for (let t = 100; t <= 5_000; t += 100) {
+      m.step(advert(LB1, 100), t);
+      expect(m.step({ type: 'timer' }, t + 99)).toEqual([]);
+    }
+    expect(m.state).toBe('BACKUP');
+    expect(m.status().notReady).toBe('service web has no healthy backend');
+  });
+
+  it('6.4.2 preempt + ready again (halo): it preempts once its data plane can serve', () => {
+    const m = backup({ priority: 200 });
+    m.step({ type: 'ready', ready: false, reason: 'service web has no healthy backend' }, 50);
+    m.step(advert(LB1, 100), 100);
+    m.step({ type: 'ready', ready: true }, 150);
+    m.step(advert(LB1, 100), 200);
+    const deadline = 100 + 300 + ((256 - 200) * 100) / 256;
+    expect(m.nextDeadline()).toBe(deadline);
+    expect(becomeOf(m.step({ type: 'timer' }, deadline))).toMatchObject({ state: 'MASTER', degraded: false, cause: 'preempt: higher priority 200 > 100 of lb1' });
+  });
+
+  it('6.4.2 (halo): a backup that is not ready still takes over a dead master, marked degraded with the reason', () => {
+    const m = backup();
+    m.step({ type: 'ready', ready: false, reason: 'service web has no healthy backend' }, 50);
+    m.step(advert(LB1, 150), 100);
+    expect(becomeOf(m.step({ type: 'timer' }, 100 + MDI_100))).toMatchObject({
+      state: 'MASTER',
+      degraded: true,
+      cause: 'master down: no advert for 360.9 ms (last from lb1); data plane not ready: service web has no healthy backend',
+    });
+  });
+
+  it('not in the RFC (halo input checks): an invalid ready event is dropped and counted', () => {
+    const m = backup();
+    m.step({ type: 'ready', ready: 'yes' } as unknown as ElectionEvent, 1);
+    expect(m.status().dropped.invalid).toBe(1);
+    expect(m.status().notReady).toBeUndefined();
+  });
+});

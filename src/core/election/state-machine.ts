@@ -43,6 +43,7 @@ export class ElectionStateMachine {
   #state: ElectionState = 'INIT';
   #priority: number;
   #synced: boolean;
+  #notReady: string | undefined;
   #faultReason: string | undefined;
   #lastNow = Number.NEGATIVE_INFINITY;
   readonly #dropped = { own: 0, invalid: 0 };
@@ -116,6 +117,7 @@ export class ElectionStateMachine {
       configuredPriority: this.configuredPriority,
       priority: this.#priority,
       synced: this.#synced,
+      notReady: this.#notReady,
       faultReason: this.#faultReason,
       master: this.#master === undefined ? undefined : { ...this.#master },
       masterAdverIntervalMs: this.#masterAdverIntervalMs,
@@ -145,6 +147,8 @@ export class ElectionStateMachine {
         return this.#onPriority(event.priority, now);
       case 'synced':
         return this.#onSynced(event.synced);
+      case 'ready':
+        return this.#onReady(event.ready, event.reason);
       case 'shutdown':
         return this.#onShutdown();
       default:
@@ -284,6 +288,16 @@ export class ElectionStateMachine {
     return [];
   }
 
+  #onReady(ready: unknown, reason: unknown): ElectionAction[] {
+    if (typeof ready !== 'boolean') {
+      this.#dropped.invalid += 1;
+      return [];
+    }
+    this.#notReady = ready ? undefined : typeof reason === 'string' && reason !== '' ? reason : 'not ready';
+    if (this.#state === 'BACKUP') this.#reassessPreempt();
+    return [];
+  }
+
   #onShutdown(): ElectionAction[] {
     const from = this.#state;
     if (from === 'INIT') return [];
@@ -305,8 +319,9 @@ export class ElectionStateMachine {
       const last = this.#master === undefined ? '' : ` (last from ${this.#master.nodeId})`;
       cause = `master down: no advert for ${formatMs(now - this.#downBase)} ms${last}`;
     }
-    const degraded = !this.#synced;
-    if (degraded) cause += '; tables not synced';
+    const degraded = !this.#synced || this.#notReady !== undefined;
+    if (!this.#synced) cause += '; tables not synced';
+    if (this.#notReady !== undefined) cause += `; data plane not ready: ${this.#notReady}`;
     const become = this.#become('MASTER', cause, degraded);
     this.#clearBackup();
     this.#advertAt = now + this.intervalMs;
@@ -346,7 +361,7 @@ export class ElectionStateMachine {
   }
 
   #wouldPreempt(theirPriority: number): boolean {
-    return this.preempt && this.#synced && theirPriority < this.#priority;
+    return this.preempt && this.#synced && this.#notReady === undefined && theirPriority < this.#priority;
   }
 
   #downAt(): number {
