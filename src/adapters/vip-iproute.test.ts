@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { addrDelArgs, addrReplaceArgs, addrShowArgs, arpingCommand, arpingSentCount, ipArgs, isNotPresentError, lifetimeArg, runVipCommand, vipHost } from './vip-iproute.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { addrDelArgs, addrReplaceArgs, addrShowArgs, arpingCommand, arpingSentCount, ipArgs, isNotPresentError, lifetimeArg, runVipCommand, vipHost, VipManager } from './vip-iproute.js';
 import { HaloError } from '../core/errors.js';
+import { silentLogger } from './logger.js';
+import { directSpawner, SpawnClient, type Spawner } from './remote-spawn.js';
 
 const VIP = { address: '10.77.1.100/24', interface: 'eth0' };
 
@@ -45,9 +48,21 @@ describe('errors', () => {
     expect(isNotPresentError('Cannot find device "eth9"')).toBe(true);
     expect(isNotPresentError('RTNETLINK answers: Operation not permitted')).toBe(false);
   });
+});
+
+const coProcess = new SpawnClient({ log: silentLogger });
+afterAll(() => coProcess.close());
+
+describe.each<[string, Spawner]>([
+  ['directly', directSpawner],
+  ['through the spawn co-process', coProcess],
+])('command errors, spawned %s', (_how, spawner) => {
+  it('a successful command gives its stdout', async () => {
+    expect(await runVipCommand('echo', ['10.77.1.100/24'], 5000, spawner)).toBe('10.77.1.100/24\n');
+  });
 
   it('a failed command is HALO_ERR_VIP with the exact command and its stderr', async () => {
-    const err = await runVipCommand(process.execPath, ['-e', 'process.stderr.write("boom on stderr"); process.exit(3)'], 5000).catch((e: unknown) => e);
+    const err = await runVipCommand(process.execPath, ['-e', 'process.stderr.write("boom on stderr"); process.exit(3)'], 5000, spawner).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HaloError);
     expect((err as HaloError).code).toBe('HALO_ERR_VIP');
     expect((err as HaloError).message).toContain(`${process.execPath} -e process.stderr.write`);
@@ -56,9 +71,43 @@ describe('errors', () => {
   });
 
   it('a missing program and a timeout say so', async () => {
-    const missing = await runVipCommand('halo-no-such-program', [], 5000).catch((e: unknown) => e);
+    const missing = await runVipCommand('halo-no-such-program', [], 5000, spawner).catch((e: unknown) => e);
     expect((missing as HaloError).message).toContain('halo-no-such-program is not installed');
-    const slow = await runVipCommand(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], 100).catch((e: unknown) => e);
+    expect(((missing as HaloError).cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+    const slow = await runVipCommand(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], 100, spawner).catch((e: unknown) => e);
     expect((slow as HaloError).message).toContain('timed out after 100 ms');
+  });
+});
+
+/** Our children running spawn-server (the co-process), from /proc. */
+function coProcesses(): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return state !== 'Z' && Number(ppid) === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spawn-server');
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number);
+}
+
+describe('VipManager and its spawn co-process', () => {
+  it('prepare() starts it, close() ends it; direct mode has none', async () => {
+    const before = coProcesses();
+    const m = new VipManager({ vips: [], lifetimeMs: 0, garp: { count: 1, intervalMs: 100 }, log: silentLogger });
+    await m.prepare();
+    const started = coProcesses().filter((p) => !before.includes(p));
+    expect(started).toHaveLength(1);
+    await m.close();
+    expect(coProcesses().filter((p) => started.includes(p))).toEqual([]);
+
+    const direct = new VipManager({ vips: [], lifetimeMs: 0, garp: { count: 1, intervalMs: 100 }, log: silentLogger, spawner: 'direct' });
+    await direct.prepare();
+    expect(coProcesses().filter((p) => !before.includes(p))).toEqual([]);
+    await direct.close();
   });
 });

@@ -14,11 +14,14 @@
  *   neighbour entry changes 2-3 ms later as seen through `ip monitor neigh`, whose own
  *   latency is in that). That line is our "sent"; the linger is cut short with SIGTERM,
  *   which arping handles after sending and still prints "Sent 1 probes", our confirmation.
+ * - Commands go through a spawn co-process (remote-spawn.ts): a takeover's `ip` and
+ *   `arping` would otherwise each fork the whole halo process, ~20 ms with a 500 MB data
+ *   plane. prepare() starts it, and probes the tools through it, before any takeover.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { HaloError } from '../core/errors.js';
 import { parseIpAddrOutput } from './ip-addr-lines.js';
 import type { Logger } from './logger.js';
+import { directSpawner, SPAWN_SERVER_LOST, SpawnClient, type SpawnedChild, type Spawner } from './remote-spawn.js';
 
 export interface VipSpec {
   /** a.b.c.d/len */
@@ -36,6 +39,11 @@ export interface VipManagerOptions {
   log: Logger;
   /** Per command (default 5000 ms). */
   runTimeoutMs?: number;
+  /**
+   * Who starts `ip` and `arping`. Default: a spawn co-process of this manager's own,
+   * started by prepare() or the first command, ended by close(). 'direct': child_process.
+   */
+  spawner?: Spawner | 'direct';
 }
 
 const DEFAULT_RUN_TIMEOUT_MS = 5000;
@@ -106,24 +114,23 @@ export function vipError(command: string, what: string, details: Record<string, 
   return new HaloError('HALO_ERR_VIP', `\`${command}\` ${what}`, { command, ...details }, cause === undefined ? undefined : { cause });
 }
 
-/** execFile, no shell, with a timeout; any failure is HALO_ERR_VIP with the command and its stderr. */
-export function runVipCommand(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
+/** Run, no shell, with a timeout; any failure is HALO_ERR_VIP with the command and its stderr. */
+export async function runVipCommand(file: string, args: readonly string[], timeoutMs: number, spawner: Spawner = directSpawner): Promise<string> {
   const command = commandLine(file, args);
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) {
-        resolve(stdout);
-        return;
-      }
-      const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null };
-      const text = stderr.trim().slice(0, KEEP_OUTPUT_CHARS);
-      let what: string;
-      if (e.code === 'ENOENT') what = `cannot run: ${file} is not installed${file === 'ip' ? ' (package iproute2)' : ''}`;
-      else if (e.killed) what = `timed out after ${timeoutMs} ms${text ? `: ${text}` : ''}`;
-      else what = `failed (${typeof e.code === 'number' ? `exit ${e.code}` : (e.signal ?? e.code ?? 'error')}): ${text || e.message}`;
-      reject(vipError(command, what, { stderr: text, exitCode: typeof e.code === 'number' ? e.code : null }, err));
-    });
-  });
+  let r;
+  try {
+    r = await spawner.run(file, args, timeoutMs);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const what = e.code === 'ENOENT' ? `cannot run: ${file} is not installed${file === 'ip' ? ' (package iproute2)' : ''}` : `cannot run: ${e.message}`;
+    throw vipError(command, what, { stderr: '', exitCode: null }, err);
+  }
+  if (r.code === 0 && !r.timedOut) return r.stdout;
+  const text = r.stderr.trim().slice(0, KEEP_OUTPUT_CHARS);
+  const what = r.timedOut
+    ? `timed out after ${timeoutMs} ms${text ? `: ${text}` : ''}`
+    : `failed (${r.code !== null ? `exit ${r.code}` : (r.signal ?? 'error')}): ${text || r.stdout.trim().slice(0, KEEP_OUTPUT_CHARS) || 'no output'}`;
+  throw vipError(command, what, { stderr: text, exitCode: r.code });
 }
 
 /** Wait for every promise, then throw the first failure: no operation is left running behind an error. */
@@ -142,22 +149,41 @@ interface ArpingTools {
 interface Burst {
   timer: NodeJS.Timeout | undefined;
   cancelled: boolean;
-  readonly children: Set<ChildProcess>;
+  readonly children: Set<SpawnedChild>;
 }
 
 export class VipManager {
   private readonly opts: VipManagerOptions;
   private readonly timeoutMs: number;
   private readonly bursts = new Map<string, Burst>();
-  private readonly children = new Set<ChildProcess>();
+  private readonly children = new Set<SpawnedChild>();
   /** Children we killed on purpose (remove, close, a new burst): their end is not a failure. */
-  private readonly stopped = new WeakSet<ChildProcess>();
+  private readonly stopped = new WeakSet<SpawnedChild>();
+  private readonly spawner: Spawner;
+  /** The co-process we started, ours to end. */
+  private readonly ownClient: SpawnClient | undefined;
   private tools: Promise<ArpingTools> | undefined;
   private closed = false;
 
   constructor(opts: VipManagerOptions) {
     this.opts = opts;
     this.timeoutMs = opts.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
+    if (opts.spawner === 'direct') this.spawner = directSpawner;
+    else this.spawner = opts.spawner ?? (this.ownClient = new SpawnClient({ log: opts.log }));
+  }
+
+  /**
+   * At start-up, so that the first takeover pays for nothing but its commands: starts the
+   * spawn co-process and probes arping and stdbuf through it. Never throws: a missing
+   * arping is logged here and garp() fails with it later.
+   */
+  async prepare(): Promise<void> {
+    if (this.spawner instanceof SpawnClient && !(await this.spawner.ready(this.timeoutMs))) {
+      this.opts.log.warn('spawn_server_not_ready', { cause: `the spawn co-process is not running ${this.timeoutMs} ms after its start (see spawn_server_* above); commands fork halo directly meanwhile` });
+    }
+    await this.loadTools().catch((err: unknown) => {
+      this.opts.log.warn('garp_unavailable', { code: (err as HaloError).code, cause: (err as Error).message });
+    });
   }
 
   /** Add (or refresh) every VIP at once; per-VIP completion times, performance.now(). */
@@ -244,12 +270,20 @@ export class VipManager {
     const left = [...this.children];
     for (const child of left) this.kill(child, 'SIGKILL');
     await Promise.all(left.map((c) => exited(c, this.timeoutMs)));
+    await this.ownClient?.close();
   }
 
   // ---- internals -----------------------------------------------------------------
 
-  private ip(args: string[]): Promise<string> {
-    return runVipCommand('ip', ipArgs(this.opts.netns, args), this.timeoutMs);
+  private async ip(args: string[]): Promise<string> {
+    const run = () => runVipCommand('ip', ipArgs(this.opts.netns, args), this.timeoutMs, this.spawner);
+    try {
+      return await run();
+    } catch (err) {
+      // The co-process died under it: `ip addr` replace/del/show can be run again (directly, by then).
+      if (err instanceof HaloError && (err.cause as NodeJS.ErrnoException | undefined)?.code === SPAWN_SERVER_LOST) return run();
+      throw err;
+    }
   }
 
   /** Probed once; a failure is not kept, so installing arping later is enough. */
@@ -264,7 +298,7 @@ export class VipManager {
   private async probeTools(): Promise<ArpingTools> {
     let version: string;
     try {
-      version = await runVipCommand('arping', ['-V'], this.timeoutMs);
+      version = await runVipCommand('arping', ['-V'], this.timeoutMs, this.spawner);
     } catch (err) {
       const details = err instanceof HaloError ? err.details : {};
       if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') {
@@ -277,7 +311,7 @@ export class VipManager {
         command: 'arping -V',
       });
     }
-    const lineBuffered = await runVipCommand('stdbuf', ['--version'], this.timeoutMs).then(
+    const lineBuffered = await runVipCommand('stdbuf', ['--version'], this.timeoutMs, this.spawner).then(
       () => true,
       () => false,
     );
@@ -330,7 +364,7 @@ export class VipManager {
     if (killChildren) for (const child of burst.children) this.kill(child, 'SIGKILL');
   }
 
-  private kill(child: ChildProcess, signal: NodeJS.Signals): void {
+  private kill(child: SpawnedChild, signal: NodeJS.Signals): void {
     this.stopped.add(child);
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   }
@@ -341,7 +375,7 @@ export class VipManager {
     const command = commandLine(file, args);
     const { count } = this.opts.garp;
     return new Promise<number>((resolve, reject) => {
-      const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = this.spawner.spawn(file, args);
       this.children.add(child);
       burst.children.add(child);
       let stdout = '';
@@ -408,7 +442,7 @@ function burstKey(v: VipSpec): string {
   return `${v.address} dev ${v.interface}`;
 }
 
-function exited(child: ChildProcess, timeoutMs: number): Promise<void> {
+function exited(child: SpawnedChild, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, timeoutMs);

@@ -149,6 +149,7 @@ async function main(): Promise<void> {
     for (const e of tracker.set('interface', name, up, up ? 'link up' : 'link down at start')) node.feed(e);
   }
   await addresses.start();
+  await vip.prepare();
   await node.start();
   scripts.start();
   post({ type: 'ready', status: node.status() });
