@@ -133,6 +133,26 @@ export class HealthMonitor {
     await Promise.all(pending);
   }
 
+  /**
+   * One probe of every backend now, outside the schedule and the hysteresis: resolves true
+   * as soon as one answers, false when none does. For "can this node serve right now?"
+   * (a node back on its link has no ARP entries and maybe dead pooled connections).
+   * A service with no health check cannot tell, and says true.
+   */
+  reachable(): Promise<boolean> {
+    const probe = this.#probe;
+    if (probe === undefined || this.#entries.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let left = this.#entries.length;
+      for (const entry of this.#entries) {
+        void this.#runProbe(probe, entry, AbortSignal.timeout(this.#hc.timeout_ms + 100)).then((r) => {
+          if (r.ok) resolve(true);
+          else if (--left === 0) resolve(false);
+        });
+      }
+    });
+  }
+
   states(): BackendHealth[] {
     return this.#entries.map((e) => ({
       pool: e.pool,

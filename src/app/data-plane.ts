@@ -89,6 +89,22 @@ export class DataPlane {
     }, 1000);
   }
 
+  /**
+   * Until every service reaches at least one backend (fresh probes, retried every 50 ms),
+   * or timeoutMs passes. The election asks before it lets this node preempt a live master.
+   */
+  async verifyBackends(timeoutMs: number): Promise<{ ok: boolean; cause: string }> {
+    const deadline = performance.now() + timeoutMs;
+    let failing: string[] = [];
+    do {
+      const results = await Promise.all([...this.services.values()].map(async (s) => [s.config.name, await s.monitor.reachable()] as const));
+      failing = results.filter(([, ok]) => !ok).map(([name]) => name);
+      if (failing.length === 0) return { ok: true, cause: 'every service reached a backend' };
+      await new Promise((r) => setTimeout(r, 50));
+    } while (performance.now() < deadline);
+    return { ok: false, cause: `no backend reachable in ${failing.join(', ')} within ${timeoutMs} ms` };
+  }
+
   boundPort(service: string): number | undefined {
     return this.services.get(service)?.port;
   }

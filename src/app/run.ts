@@ -33,6 +33,7 @@ export async function runNode(opts: RunOptions): Promise<number> {
           logLevel: level,
           logFormat: format,
           log,
+          verifyBackends: (timeoutMs) => plane.verifyBackends(timeoutMs),
           onFatal: (err) => {
             log.error('election_failed', { code: err.code, cause: err.message });
             fatal(err.message);

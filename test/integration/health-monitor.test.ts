@@ -381,3 +381,31 @@ describe('HealthMonitor scheduling (injected probes)', () => {
     expect(logs.filter((c) => c.event === 'health_on_change_failed')).toHaveLength(1);
   });
 });
+
+describe('HealthMonitor reachable() (fresh probes, outside the schedule)', () => {
+  const twoBackends = { backends: [{ name: 'a', address: HOST, port: 1 }, { name: 'b', address: HOST, port: 2 }] };
+  const make = (probe: ProbeFn, hc: Record<string, unknown> = { type: 'tcp' }) =>
+    new HealthMonitor({ service: service({ ...twoBackends, health_check: hc }), logger: recordingLogger([]), onChange: () => undefined, probes: { tcp: probe, http: probe, icmp: probe } });
+
+  it('is true as soon as one backend answers, and records nothing in the hysteresis', async () => {
+    const probe: ProbeFn = async (t) => (t.port === 2 ? { ok: true, ms: 1, cause: 'fake ok' } : { ok: false, ms: 1, cause: 'refused' });
+    const monitor = make(probe);
+    expect(await monitor.reachable()).toBe(true);
+    expect(monitor.states().map((s) => s.probes)).toEqual([0, 0]);
+  });
+
+  it('is false when no backend answers', async () => {
+    const monitor = make(async () => ({ ok: false, ms: 1, cause: 'refused' }));
+    expect(await monitor.reachable()).toBe(false);
+  });
+
+  it('is true for a service without health checks (it cannot tell)', async () => {
+    let calls = 0;
+    const monitor = make(async () => {
+      calls += 1;
+      return { ok: false, ms: 1, cause: 'refused' };
+    }, { type: 'none' });
+    expect(await monitor.reachable()).toBe(true);
+    expect(calls).toBe(0);
+  });
+});

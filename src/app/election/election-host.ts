@@ -18,6 +18,8 @@ export interface ElectionHostOptions {
   log: Logger;
   /** The worker died or failed after start: the caller must stop the node. */
   onFatal(err: HaloError): void;
+  /** Can the data plane reach its backends right now (fresh probes)? */
+  verifyBackends(timeoutMs: number): Promise<{ ok: boolean; cause: string }>;
 }
 
 const STOP_TIMEOUT_MS = 15_000;
@@ -65,6 +67,12 @@ export class ElectionHost {
             fail(new HaloError(msg.code as ErrorCode, msg.message));
             break;
           case 'stopped':
+            break;
+          case 'verify':
+            void this.opts.verifyBackends(msg.timeoutMs).then(
+              (r) => this.#post({ type: 'verified', ok: r.ok, cause: r.cause }),
+              (err: unknown) => this.#post({ type: 'verified', ok: false, cause: `verification failed: ${(err as Error).message}` }),
+            );
             break;
         }
       });

@@ -25,6 +25,8 @@ import { ElectionNode } from './election-node.js';
 import type { ElectionWorkerData, FromWorker, ToWorker } from './worker-protocol.js';
 
 const LIVENESS_CHECK_MS = 50;
+/** How long the data plane may take to prove it reaches its backends before health checks alone decide. */
+const VERIFY_TIMEOUT_MS = 10_000;
 
 function post(msg: FromWorker): void {
   parentPort?.postMessage(msg);
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
   const track = (kind: TrackedObject['kind'], name: string, ok: boolean, cause: string) => {
     const events = tracker.set(kind, name, ok, cause);
     if (events.length === 0) return;
+    if (kind === 'interface' && ok) verifyBackends(`interface ${name} is back`);
     log.info('track_change', { state: node.state, object: `${kind} ${name}`, ok, cause, priority: tracker.effectivePriority() });
     for (const e of events) node.feed(e);
   };
@@ -88,17 +91,40 @@ async function main(): Promise<void> {
   });
   const scripts = new TrackScripts({ scripts: c.track.scripts, log, onChange: (name, ok, cause) => track('script', name, ok, cause) });
 
-  // A node whose services cannot serve must not take the VIP from a live master that can
-  // (a node back from a link loss has its backends marked down until the checks rise again).
+  // A node whose data plane cannot serve must not take the VIP from a live master that can:
+  // a service with no healthy backend, or a node that has not yet checked, afresh, that it
+  // reaches its backends (at start, and when a link comes back: no ARP entries yet, pooled
+  // connections maybe dead, health states from before the cut).
   const unhealthy = new Set<string>();
+  let verifying: string | undefined;
+  let notReady: string | undefined;
+  const updateReadiness = () => {
+    const reasons = [...(unhealthy.size > 0 ? [`no healthy backend in ${[...unhealthy].join(', ')}`] : []), ...(verifying !== undefined ? [verifying] : [])];
+    const next = reasons.length === 0 ? undefined : reasons.join('; ');
+    if (next === notReady) return;
+    notReady = next;
+    log.info(next === undefined ? 'data_plane_ready' : 'data_plane_not_ready', { state: node.state, cause: next === undefined ? 'every service reaches a healthy backend' : `${next}: will not preempt a live master` });
+    node.feed(next === undefined ? { type: 'ready', ready: true } : { type: 'ready', ready: false, reason: next });
+  };
   const serviceReadiness = (name: string, healthy: boolean) => {
-    const before = unhealthy.size;
     if (healthy) unhealthy.delete(name);
     else unhealthy.add(name);
-    if ((before === 0) === (unhealthy.size === 0)) return;
-    const reason = `no healthy backend in ${[...unhealthy].join(', ')}`;
-    log.info(unhealthy.size === 0 ? 'data_plane_ready' : 'data_plane_not_ready', { state: node.state, cause: unhealthy.size === 0 ? 'every service has a healthy backend' : `${reason}: will not preempt a live master` });
-    node.feed(unhealthy.size === 0 ? { type: 'ready', ready: true } : { type: 'ready', ready: false, reason });
+    updateReadiness();
+  };
+  let verifyRound = 0;
+  const verifyBackends = (why: string) => {
+    verifyRound += 1;
+    verifying = `verifying the backends are reachable (${why})`;
+    updateReadiness();
+    post({ type: 'verify', timeoutMs: VERIFY_TIMEOUT_MS });
+  };
+  const verified = (ok: boolean, cause: string) => {
+    // Only the answer to the latest request counts; an older round's answer is stale.
+    if (--verifyRound > 0) return;
+    verifyRound = 0;
+    if (!ok) log.warn('backends_unverified', { state: node.state, cause: `${cause}; health checks decide from here` });
+    verifying = undefined;
+    updateReadiness();
   };
 
   let lastTick = systemClock.now();
@@ -136,6 +162,9 @@ async function main(): Promise<void> {
         if (c.track.services.some((s) => s.name === msg.name)) track('service', msg.name, msg.healthy, msg.healthy ? 'a backend is healthy' : 'no healthy backend');
         serviceReadiness(msg.name, msg.healthy);
         break;
+      case 'verified':
+        verified(msg.ok, msg.cause);
+        break;
       case 'shutdown':
         void stop(msg.cause);
         break;
@@ -149,6 +178,7 @@ async function main(): Promise<void> {
     for (const e of tracker.set('interface', name, up, up ? 'link up' : 'link down at start')) node.feed(e);
   }
   await addresses.start();
+  verifyBackends('start');
   await vip.prepare();
   await node.start();
   scripts.start();

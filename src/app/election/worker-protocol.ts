@@ -18,6 +18,8 @@ export type ToWorker =
   | { type: 'tick' }
   /** A tracked service gained or lost its last healthy backend. */
   | { type: 'service'; name: string; healthy: boolean }
+  /** Answer to `verify`. */
+  | { type: 'verified'; ok: boolean; cause: string }
   /** Planned stop: release the VIP, send priority 0, run the stop hook. */
   | { type: 'shutdown'; cause: string };
 
@@ -25,4 +27,6 @@ export type FromWorker =
   | { type: 'ready'; status: ElectionNodeStatus }
   | { type: 'status'; status: ElectionNodeStatus }
   | { type: 'stopped' }
+  /** Check now that every service reaches a backend, and answer with `verified`. */
+  | { type: 'verify'; timeoutMs: number }
   | { type: 'fatal'; code: string; message: string };
