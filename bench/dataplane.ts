@@ -20,6 +20,7 @@ import { runIperf, runUdpLoad, runWrk, type LoadSettings, type Sample } from './
 import { freePorts, ProcessGroup, tail, type Managed } from './lib/procs.js';
 import { renderSection, replaceSection, type Metric, type Row } from './lib/report.js';
 import * as setup from './lib/setup.js';
+import { parseFlags, runMain } from './lib/cli.js';
 
 const USAGE = `usage: npm run bench:dataplane -- [--quick] [--write] [--runs N] [--seconds S] [--no-build] [--retry-noisy N] [--cpu-prof] [--keep]
   --quick      1 run of 3 s per target (smoke test of the harness)
@@ -188,17 +189,8 @@ function describe(t: Target, s: Sample): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let opts: ReturnType<typeof options>;
-  try {
-    opts = options(argv);
-  } catch (err) {
-    log(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (opts.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const opts = parseFlags(argv, options, USAGE, log);
+  if (typeof opts === 'number') return opts;
   const missing = missingTools();
   for (const need of ['wrk', 'nginx', 'taskset']) {
     if (missing.includes(need)) {
@@ -347,12 +339,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main, log);

@@ -19,6 +19,7 @@ import { SCENARIOS, SYSTEM_IDS, SYSTEMS, SystemUnderTest, type Scenario, type Sy
 import { snapshotBuild, type Snapshot } from './lib/failover-snapshot.js';
 import { ProcessGroup, tail } from './lib/procs.js';
 import { REPO } from './lib/setup.js';
+import { parseFlags, runMain } from './lib/cli.js';
 
 const USAGE = `usage: npm run bench:failover -- [--quick] [--reps N] [--systems LIST] [--scenarios LIST] [--keepalived-1s] [--write] [--json FILE] [--no-build]
   --quick          3 repetitions per scenario (shakes the harness out)
@@ -130,17 +131,8 @@ const REP_OPTIONS: Omit<RepOptions, 'signal'> = {
 };
 
 async function main(argv: string[]): Promise<number> {
-  let opts: ReturnType<typeof options>;
-  try {
-    opts = options(argv);
-  } catch (err) {
-    log(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (opts.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const opts = parseFlags(argv, options, USAGE, log);
+  if (typeof opts === 'number') return opts;
   if (process.getuid?.() !== 0) {
     log('needs root: the lab creates network namespaces');
     return 2;
@@ -284,12 +276,4 @@ function method(reps: number): string {
   ].join(' ');
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runMain(main, log);

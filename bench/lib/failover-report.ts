@@ -7,6 +7,7 @@
 import { spread, type Spread } from './failover-measure.js';
 import type { RepResult } from './failover-run.js';
 import { SCENARIOS, SYSTEMS, type Scenario, type SystemId } from './failover-systems.js';
+import { measuredHeader, type ReportContext } from './report.js';
 
 export interface Cell {
   system: SystemId;
@@ -163,14 +164,7 @@ export function failureNotes(results: readonly RepResult[]): string[] {
   return results.filter((r) => r.failure !== undefined).map((r) => `${SYSTEMS[r.system].label}, ${r.scenario} #${r.rep}: ${r.failure as string}`);
 }
 
-export interface FailoverContext {
-  command: string;
-  date: string;
-  machine: string;
-  versions: string;
-  method: string;
-  notes: readonly string[];
-}
+export type FailoverContext = ReportContext;
 
 export const BEGIN_MARKER = '<!-- bench:failover:begin (written by `npm run bench:failover -- --write`) -->';
 export const END_MARKER = '<!-- bench:failover:end -->';
@@ -180,18 +174,7 @@ export function renderSection(results: readonly RepResult[], systems: readonly S
   const notes = [...ctx.notes, ...failureNotes(results)];
   return [
     BEGIN_MARKER,
-    `Measured ${ctx.date} with:`,
-    '',
-    '```',
-    ctx.command,
-    '```',
-    '',
-    ctx.machine,
-    '',
-    ctx.versions,
-    '',
-    ctx.method,
-    '',
+    ...measuredHeader(ctx),
     renderTable(cells),
     '',
     renderGoals(evaluateGoals(cells)),

@@ -92,6 +92,11 @@ export interface ReportContext {
   readonly notes: readonly string[];
 }
 
+/** The lines every benchmark section starts with: when, the exact command, machine, versions, method. */
+export function measuredHeader(ctx: ReportContext): string[] {
+  return [`Measured ${ctx.date} with:`, '', '```', ctx.command, '```', '', ctx.machine, '', ctx.versions, '', ctx.method, ''];
+}
+
 export function renderTable(rows: readonly Row[]): string {
   const lines = [
     '| target | req/s (wrk) | p99 ms (wrk) | MB/s (iperf3) | datagrams/s (udp-load) |',
@@ -139,18 +144,7 @@ export function renderSection(rows: readonly Row[], ctx: ReportContext): string 
   return [
     '## Data plane',
     '',
-    `Measured ${ctx.date} with:`,
-    '',
-    '```',
-    ctx.command,
-    '```',
-    '',
-    ctx.machine,
-    '',
-    ctx.versions,
-    '',
-    ctx.method,
-    '',
+    ...measuredHeader(ctx),
     renderTable(rows),
     '',
     renderGoals(evaluateGoals(rows)),

@@ -4,26 +4,15 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { directSpawner, SPAWN_SERVER_LOST, SpawnClient, type SpawnedChild, type Spawner } from './remote-spawn.js';
-import type { LogFields, Logger } from './logger.js';
 import { alive, useScriptDir } from '../../test/helpers/scripts.js';
 import { waitFor } from '../../test/helpers/wait.js';
+import { recordingLogger, type LogLine } from '../../test/helpers/recording-logger.js';
 
-interface Captured {
-  level: string;
-  event: string;
-  fields: LogFields;
-}
-
-function captureLogger(into: Captured[]): Logger {
-  const at = (level: string) => (event: string, fields?: LogFields) => void into.push({ level, event, fields: fields ?? {} });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log, setLevel: () => {} };
-  return log;
-}
 
 const { path, leave } = useScriptDir('halo-remote-spawn-');
 const clients: SpawnClient[] = [];
-const client = (opts: { restartIntervalMs?: number; serverPath?: string } = {}, logs: Captured[] = []): SpawnClient => {
-  const c = new SpawnClient({ log: captureLogger(logs), ...opts });
+const client = (opts: { restartIntervalMs?: number; serverPath?: string } = {}, logs: LogLine[] = []): SpawnClient => {
+  const c = new SpawnClient({ log: recordingLogger(logs), ...opts });
   clients.push(c);
   return c;
 };
@@ -58,7 +47,7 @@ function spawned(child: SpawnedChild): Promise<number> {
   });
 }
 
-const shared = new SpawnClient({ log: captureLogger([]) });
+const shared = new SpawnClient({ log: recordingLogger([]) });
 afterAll(() => shared.close());
 
 describe.each<[string, () => Spawner]>([
@@ -139,7 +128,7 @@ describe('SpawnClient', () => {
   });
 
   it('co-process killed mid-request: pending children fail and are killed, the next spawn works, then it restarts', async () => {
-    const logs: Captured[] = [];
+    const logs: LogLine[] = [];
     const c = client({ restartIntervalMs: 500 }, logs);
     expect(await c.ready(10_000)).toBe(true);
     const first = c.serverPid ?? expect.fail('no server pid');
@@ -171,7 +160,7 @@ describe('SpawnClient', () => {
   });
 
   it('a co-process that cannot start: requests run directly, and it stops trying after 3 starts', async () => {
-    const logs: Captured[] = [];
+    const logs: LogLine[] = [];
     const c = client({ serverPath: path('missing-spawn-server.js'), restartIntervalMs: 0 }, logs);
     for (let i = 0; i < 5; i++) {
       expect(await c.run('echo', [`try ${i}`], 10_000)).toMatchObject({ stdout: `try ${i}\n`, code: 0 });
@@ -185,7 +174,7 @@ describe('SpawnClient', () => {
   });
 
   it('close() ends the co-process and what it runs; later spawns go direct', async () => {
-    const logs: Captured[] = [];
+    const logs: LogLine[] = [];
     const c = client({}, logs);
     const sleeper = c.spawn('sleep', ['5']);
     const end = ended(sleeper);

@@ -10,11 +10,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AddressMonitor } from '../../src/adapters/address-monitor.js';
 import { parseIpAddrOutput } from '../../src/adapters/ip-addr-lines.js';
-import { silentLogger, type LogFields, type Logger } from '../../src/adapters/logger.js';
+import { silentLogger } from '../../src/adapters/logger.js';
 import { VipManager, type VipManagerOptions } from '../../src/adapters/vip-iproute.js';
 import { HaloError } from '../../src/core/errors.js';
 import { createNetns, netnsSupport, type Netns } from '../helpers/netns.js';
 import { sleep, until } from '../helpers/http-client.js';
+import { recordingLogger, type LogLine } from '../helpers/recording-logger.js';
 
 const support = netnsSupport();
 if (!support.ok) console.log(`skipping vip-iproute integration tests: ${support.reason}`);
@@ -26,17 +27,6 @@ const VIP_HOST = '10.214.0.100';
 const OTHER = '10.214.0.77/24';
 const FAKE_MAC = '02:00:00:00:00:01';
 
-interface Captured {
-  level: string;
-  event: string;
-  fields: LogFields;
-}
-
-function captureLogger(into: Captured[]): Logger {
-  const at = (level: string) => (event: string, fields?: LogFields) => void into.push({ level, event, fields: fields ?? {} });
-  const log: Logger = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => log, setLevel: () => {} };
-  return log;
-}
 
 describe.skipIf(!support.ok)(`VIP adapter in a namespace pair${support.ok ? '' : ` (skipped: ${support.reason})`}`, () => {
   let a: Netns | undefined;
@@ -198,8 +188,8 @@ describe.skipIf(!support.ok)(`VIP adapter in a namespace pair${support.ok ? '' :
   });
 
   it('a new burst cancels the one still running; remove() stops a burst', async () => {
-    const events: Captured[] = [];
-    const m = manager({ garp: { count: 4, intervalMs: 250 }, log: captureLogger(events) });
+    const events: LogLine[] = [];
+    const m = manager({ garp: { count: 4, intervalMs: 250 }, log: recordingLogger(events) });
     await m.add();
     const sent = (reason: string) => events.filter((e) => e.event === 'garp_sent' && e.fields['reason'] === reason).length;
     await m.garp('one');
