@@ -270,7 +270,7 @@ function method(reps: number): string {
     `Then undo the fault (start lb1 again / link up / heal) and measure the same until lb1 serves steadily again (at most ${REP_OPTIONS.failbackMs / 1000} s, ${REP_OPTIONS.healMs / 1000} s after a heal): the failback outage.`,
     'Faults: sigterm = `halo lab stop` (SIGTERM); sigkill = `halo lab kill` (SIGKILL); linkdown = lb1\'s bridge port down (carrier lost); partition = the bridge stops forwarding on lb1\'s port (carrier kept: both nodes end up master until the heal).',
     "After a heal, `ip monitor neigh` in the client times when its ARP entry for the VIP points at the master's MAC, against one advert interval + 100 ms.",
-    'halo: `halo run` with the lab\'s generated config (`cluster` section: defaults, or advert_interval_ms 100).',
+    'halo: `halo run` with the lab\'s generated config (`cluster` section: defaults, or advert_interval_ms 20 (the fast profile) or 100).',
     'keepalived: the lab with `election: false` (halo runs only the data plane) and in each lb namespace `keepalived -n -l -D -G -f CONF -p PIDFILE -r VRRPPIDFILE` (private files), one vrrp_instance: VRRPv3, interface eth0, priority 150/100, both `state BACKUP`, preempt (its default), advert_int as shown, the VIP, default gratuitous ARP settings.',
     'For keepalived, sigterm stops keepalived (it sends priority 0 and removes the VIP) and then the data plane; sigkill kills keepalived (parent and VRRP child) and the data plane at once; a VIP that SIGKILL left on lb1 is removed by hand before lb1 starts again (keepalived would also remove it itself when it starts: it logs `removing VIPs` on entering BACKUP).',
   ].join(' ');
