@@ -8,6 +8,8 @@
  * node goes to FAULT and gives up the VIP, so a hung proxy never keeps it. If the main
  * thread dies, the process dies and this worker with it.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../adapters/logger.js';
 import { systemClock } from '../../adapters/system-clock.js';
@@ -25,6 +27,13 @@ import { ElectionNode } from './election-node.js';
 import type { ElectionWorkerData, FromWorker, ToWorker } from './worker-protocol.js';
 
 const LIVENESS_CHECK_MS = 50;
+/**
+ * The election thread's nice value. A saturated data plane (and whatever else shares the
+ * cores) must not delay an advert by Master_Down_Interval: that is a false failover.
+ * keepalived offers realtime scheduling for the same reason (vrrp_rt_priority); a strong
+ * nice is enough for a thread that is idle almost all the time, and cannot starve others.
+ */
+const ELECTION_NICE = -15;
 /** How long the data plane may take to prove it reaches its backends before health checks alone decide. */
 const VERIFY_TIMEOUT_MS = 10_000;
 
@@ -36,6 +45,7 @@ async function main(): Promise<void> {
   const data = workerData as ElectionWorkerData;
   const c = data.cluster;
   const log = createLogger({ level: data.logLevel, format: data.logFormat, node: data.nodeName }).child({ component: 'election' });
+  raiseThreadPriority(log);
 
   const key = loadSecret({ file: c.key_file, env: c.key_env }, 'cluster', 'cluster key', 16, { file: 'key_file', env: 'key_env' });
   const vipAddresses = c.vips.map((v) => v.address.split('/')[0] ?? v.address);
@@ -183,6 +193,23 @@ async function main(): Promise<void> {
   await node.start();
   scripts.start();
   post({ type: 'ready', status: node.status() });
+}
+
+/** On Linux, setpriority() on a thread id changes that thread only: this one, not the data plane. */
+function raiseThreadPriority(log: ReturnType<typeof createLogger>): void {
+  let tid: number;
+  try {
+    tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+  } catch {
+    log.debug('election_priority', { cause: 'no /proc/thread-self (not Linux?): runs at normal priority' });
+    return;
+  }
+  try {
+    setPriority(tid, ELECTION_NICE);
+    log.info('election_priority', { thread: tid, nice: ELECTION_NICE, cause: 'adverts keep their timing under data-plane load' });
+  } catch (err) {
+    log.warn('election_priority', { thread: tid, nice: 0, cause: `cannot raise the election thread's priority (${(err as NodeJS.ErrnoException).code ?? String(err)}; needs root or CAP_SYS_NICE): heavy load may delay adverts` });
+  }
 }
 
 main().catch((err: unknown) => {
