@@ -12,9 +12,10 @@
 import type { Clock } from '../../core/clock.js';
 import type { ClusterConfig } from '../../config/cluster-schema.js';
 import { ElectionStateMachine, type ElectionAction, type ElectionEvent, type ElectionState, type ElectionStatus } from '../../core/election/state-machine.js';
-import { decodeAdvert, DropCounters, encodeAdvert, ReplayWindow, type DropReason } from '../../core/election/advert.js';
+import { decodeAdvert, encodeAdvert, ReplayWindow } from '../../core/election/advert.js';
 import type { Logger } from '../../adapters/logger.js';
-import { ThrottledWarning } from '../../adapters/proxy/throttled-warning.js';
+import { AdvertDrops, type AdvertDropReason } from './advert-drops.js';
+import { HandoverRelease } from './handover-release.js';
 
 export interface AdvertTransport {
   start(): Promise<void>;
@@ -62,7 +63,7 @@ export interface ElectionNodeOptions {
 export interface ElectionNodeStatus extends ElectionStatus {
   address: string;
   vips: string[];
-  drops: Readonly<Record<DropReason | 'own_node_id', number>>;
+  drops: Readonly<Record<AdvertDropReason, number>>;
   advertsSent: number;
   advertsAccepted: number;
 }
@@ -75,25 +76,11 @@ interface Takeover {
   vipAddedAt?: number;
 }
 
-/**
- * Make-before-break: a master handing over to a live peer keeps the VIP (and keeps
- * serving) until the new master has had time to announce it, instead of leaving the
- * clients with an address nobody answers for the ~10-20 ms of `ip addr` + first GARP.
- */
-interface PendingRelease {
-  reason: string;
-  /** Still waiting for another node's advert (shutdown): then the grace starts. */
-  waitingForMaster: boolean;
-  timer: NodeJS.Timeout;
-  done: Promise<void>;
-  resolve: () => void;
-}
-
 const HOOK_FOR: Record<ElectionState, HookState | undefined> = { MASTER: 'master', BACKUP: 'backup', FAULT: 'fault', INIT: undefined };
 
 export class ElectionNode {
   readonly machine: ElectionStateMachine;
-  readonly drops = new DropCounters();
+  readonly drops: AdvertDrops;
   readonly #opts: ElectionNodeOptions;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -113,13 +100,9 @@ export class ElectionNode {
   #stopped = false;
   /** Shutting down: events are ignored, adverts are only read to see the new master. */
   #stopping = false;
-  #release: PendingRelease | undefined;
+  readonly #release: HandoverRelease;
   #sent = 0;
   #accepted = 0;
-  #ownNameDrops = 0;
-  readonly #foreignLogged = new Set<string>();
-  /** One throttle per reason, so a flood of one kind never hides the first of another. */
-  readonly #dropWarnings = new Map<string, ThrottledWarning>();
 
   constructor(opts: ElectionNodeOptions) {
     const c = opts.cluster;
@@ -128,6 +111,17 @@ export class ElectionNode {
     this.#log = opts.log;
     this.#bootEpoch = opts.bootEpoch ?? BigInt(Date.now());
     this.#vipNames = c.vips.map((v) => v.address);
+    this.drops = new AdvertDrops(this.#log, c.id);
+    this.#release = new HandoverRelease({
+      graceMs: c.handover_grace_ms,
+      // The slowest backup (priority 1) takes over within down_adverts + 1 intervals.
+      waitForMasterMs: (c.down_adverts + 1) * c.advert_interval_ms,
+      release: () => {
+        if (!this.#vipWanted) this.#enqueueVip('remove', () => this.#opts.vip.remove());
+        return this.#vipQueue;
+      },
+      log: this.#log,
+    });
     this.machine = new ElectionStateMachine({
       nodeId: opts.nodeName,
       address: opts.address,
@@ -154,8 +148,7 @@ export class ElectionNode {
         this.#onDatagram(buf, from);
       } catch (err) {
         // A datagram must never take the election down: count it, say why, go on.
-        this.drops.count('malformed');
-        this.#log.error('advert_handling_failed', { state: this.machine.state, sender: from.address, cause: (err as Error).message });
+        this.drops.drop('malformed', this.#clock.now(), { state: this.machine.state, sender: from.address, cause: `handling failed: ${(err as Error).message}` });
       }
     });
     await this.#transport.start();
@@ -197,7 +190,7 @@ export class ElectionNode {
       ...this.machine.status(),
       address: this.#opts.address,
       vips: this.#vipNames,
-      drops: { ...this.drops.snapshot(), own_node_id: this.#ownNameDrops },
+      drops: this.drops.snapshot(),
       advertsSent: this.#sent,
       advertsAccepted: this.#accepted,
     };
@@ -220,7 +213,7 @@ export class ElectionNode {
       // A lost datagram must not cost the backups a whole Master_Down_Interval.
       for (const delay of [10, 20]) setTimeout(() => this.#sendAdvert(0, this.machine.synced), delay);
     }
-    await this.#release?.done;
+    await this.#release.done;
     // Whatever state we were in, leave nothing of ours on the interface.
     this.#vipWanted = false;
     this.#enqueueVip('remove', () => this.#opts.vip.remove());
@@ -239,32 +232,22 @@ export class ElectionNode {
     const c = this.#opts.cluster;
     const result = decodeAdvert(buf, this.#opts.key, c.id);
     if (!result.ok) {
-      this.drops.count(result.reason);
-      if (result.reason === 'cluster') {
-        const who = `${result.claimedNodeId ?? '?'}@${from.address}`;
-        if (!this.#foreignLogged.has(who)) {
-          this.#foreignLogged.add(who);
-          this.#log.warn('foreign_cluster', { state: this.machine.state, sender: from.address, claimed_node: result.claimedNodeId, claimed_address: result.claimedAddress, cluster_id: result.clusterId, our_cluster_id: c.id, cause: 'another cluster advertises on our group and port; give one of them another cluster.id or group' });
-        }
-      } else {
-        this.#dropped(result.reason, now, { sender: from.address });
-      }
+      if (result.reason === 'cluster') this.drops.foreign(result, from.address, this.machine.state);
+      else this.drops.drop(result.reason, now, { state: this.machine.state, sender: from.address });
       return;
     }
     const a = result.advert;
     if (this.#stopping) {
-      if (a.nodeId !== this.#opts.nodeName && a.priority > 0 && this.#replay.accept(a.nodeId, a.bootEpoch, a.sequence) === 'ok') this.#newMasterHeard(a.nodeId);
+      if (a.nodeId !== this.#opts.nodeName && a.priority > 0 && this.#replay.accept(a.nodeId, a.bootEpoch, a.sequence) === 'ok') this.#release.masterHeard(a.nodeId, this.machine.state);
       return;
     }
     if (a.nodeId === this.#opts.nodeName) {
       // Our own name from another address: two nodes share a name, or a capture is replayed.
-      this.#ownNameDrops++;
-      this.#dropped('own_node_id', now, { sender: from.address, cause: 'an advert with our own node name from another address: a duplicate node.name or a replay' });
+      this.drops.drop('own_node_id', now, { state: this.machine.state, sender: from.address });
       return;
     }
     if (this.#replay.accept(a.nodeId, a.bootEpoch, a.sequence) === 'stale') {
-      this.drops.count('stale');
-      this.#dropped('stale', now, { sender: from.address, node: a.nodeId, cause: 'replayed or reordered advert (epoch, sequence not newer)' });
+      this.drops.drop('stale', now, { state: this.machine.state, sender: from.address, node: a.nodeId });
       return;
     }
     this.#accepted++;
@@ -272,17 +255,8 @@ export class ElectionNode {
     const actions = this.machine.step({ type: 'advert', from: { nodeId: a.nodeId, address: a.address }, priority: a.priority, intervalMs: a.intervalMs, synced: a.synced }, now);
     const after = this.machine.status();
     if (after.state === 'BACKUP' && after.master?.nodeId === a.nodeId) this.#lastHeardAt = now;
-    if (a.priority > 0) this.#newMasterHeard(a.nodeId);
+    if (a.priority > 0) this.#release.masterHeard(a.nodeId, this.machine.state);
     this.#execute(actions, now, before);
-  }
-
-  #dropped(reason: string, now: number, fields: Record<string, unknown>): void {
-    let warning = this.#dropWarnings.get(reason);
-    if (warning === undefined) {
-      warning = new ThrottledWarning(this.#log, 'advert_dropped', 10_000);
-      this.#dropWarnings.set(reason, warning);
-    }
-    warning.hit(now, { state: this.machine.state, reason, ...fields });
   }
 
   #execute(actions: ElectionAction[], now: number, before: ElectionStatus): void {
@@ -295,7 +269,7 @@ export class ElectionNode {
           this.#sendAdvert(action.priority, action.synced);
           break;
         case 'add_vip':
-          this.#cancelRelease();
+          this.#release.cancel();
           this.#vipWanted = true;
           this.#enqueueVip('add', async () => {
             await this.#opts.vip.add();
@@ -309,9 +283,9 @@ export class ElectionNode {
           // A fault (no link, stalled data plane, failing check) releases at once.
           // Never announce an address we are giving up: the new master's GARP must be the last.
           this.#opts.vip.stopGarp();
-          if (to?.state === 'BACKUP') this.#releaseLater(`stepped down: ${to.cause}`, false);
-          else if (to?.state === 'INIT') this.#releaseLater('shutdown', true);
-          else this.#releaseNow();
+          if (to?.state === 'BACKUP') this.#release.later(`stepped down: ${to.cause}`, false, to.state);
+          else if (to?.state === 'INIT') this.#release.later('shutdown', true, to.state);
+          else this.#release.now();
           break;
         }
         case 'garp':
@@ -381,50 +355,6 @@ export class ElectionNode {
     );
     this.#sent++;
     this.#transport?.send(buf);
-  }
-
-  #releaseNow(): void {
-    this.#cancelRelease();
-    this.#enqueueVip('remove', () => this.#opts.vip.remove());
-  }
-
-  #releaseLater(reason: string, waitForMaster: boolean): void {
-    this.#cancelRelease();
-    const c = this.#opts.cluster;
-    const grace = c.handover_grace_ms;
-    if (grace === 0) return this.#releaseNow();
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => (resolve = r));
-    // Shutdown: the slowest backup (priority 1) takes over within down_adverts + 1 intervals.
-    const wait = waitForMaster ? (c.down_adverts + 1) * c.advert_interval_ms + grace : grace;
-    const timer = setTimeout(() => this.#releaseDue(), wait);
-    this.#release = { reason, waitingForMaster: waitForMaster, timer, done, resolve };
-    this.#log.debug('vip_release_deferred', { state: this.machine.state, reason, wait_ms: wait, cause: waitForMaster ? 'waiting for a new master to announce itself' : 'grace for the new master to announce the VIP' });
-  }
-
-  #newMasterHeard(nodeId: string): void {
-    const r = this.#release;
-    if (r === undefined || !r.waitingForMaster) return;
-    r.waitingForMaster = false;
-    clearTimeout(r.timer);
-    r.timer = setTimeout(() => this.#releaseDue(), this.#opts.cluster.handover_grace_ms);
-    this.#log.debug('vip_release_scheduled', { state: this.machine.state, new_master: nodeId, grace_ms: this.#opts.cluster.handover_grace_ms });
-  }
-
-  #releaseDue(): void {
-    const r = this.#release;
-    if (r === undefined) return;
-    this.#release = undefined;
-    if (!this.#vipWanted) this.#enqueueVip('remove', () => this.#opts.vip.remove());
-    void this.#vipQueue.then(r.resolve);
-  }
-
-  #cancelRelease(): void {
-    const r = this.#release;
-    if (r === undefined) return;
-    clearTimeout(r.timer);
-    this.#release = undefined;
-    r.resolve();
   }
 
   #enqueueVip(what: string, op: () => Promise<unknown>): void {
