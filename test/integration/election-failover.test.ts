@@ -145,14 +145,20 @@ maybe(`election: preempt_delay${why}`, () => {
   });
 });
 
-maybe(`election, 3 nodes${why}`, () => {
-  const lab = useLab('e3', { nodes: 3 });
+maybe(`election, 3 nodes, two VIPs${why}`, () => {
+  const lab = useLab('e3', { nodes: 3, clusterOverrides: { vips: [{ address: '10.77.0.100/24' }, { address: '10.77.0.101/24' }] } });
+  const vipsOn = async (node: string) => {
+    const out = await run('ip', ['-n', labNamespace(lab, node), '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    return ['10.77.0.100', '10.77.0.101'].filter((v) => out.stdout.includes(`inet ${v}/24`));
+  };
 
-  it('killing the master elects the highest remaining priority', async () => {
+  it('killing the master elects the highest remaining priority, and both VIPs move together', async () => {
     await waitMaster(lab, 'lb1');
+    expect(await vipsOn('lb1')).toEqual(['10.77.0.100', '10.77.0.101']);
     await lab.kill('lb1');
     const s = await waitMaster(lab, 'lb2');
     expect(labNode(s, 'lb3').state).toBe('BACKUP');
-    expect(labNode(s, 'lb3').holdsVip).toBe(false);
+    expect(await vipsOn('lb2')).toEqual(['10.77.0.100', '10.77.0.101']);
+    expect(await vipsOn('lb3')).toEqual([]);
   });
 });
