@@ -12,7 +12,7 @@ import { sourceIpKey } from '../../core/balancer/keys.js';
 import type { BackendTarget, ConnectionHandle, RejectReason, ServiceDispatcher } from '../../core/service/dispatcher-types.js';
 import type { Logger } from '../logger.js';
 import { systemClock } from '../system-clock.js';
-import { ThrottledWarning } from './throttled-warning.js';
+import { ThrottledWarning } from '../throttled-warning.js';
 
 export interface TcpProxyOptions {
   readonly dispatcher: ServiceDispatcher;

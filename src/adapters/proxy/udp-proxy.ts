@@ -13,7 +13,7 @@ import { HaloError } from '../../core/errors.js';
 import type { BackendTarget, ServiceDispatcher } from '../../core/service/dispatcher-types.js';
 import type { Logger } from '../logger.js';
 import { systemClock } from '../system-clock.js';
-import { ThrottledWarning } from './throttled-warning.js';
+import { ThrottledWarning } from '../throttled-warning.js';
 
 export interface UdpProxyOptions {
   readonly dispatcher: ServiceDispatcher;

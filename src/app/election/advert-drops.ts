@@ -5,7 +5,7 @@
  */
 import { DropCounters, type DropReason, type ForeignClusterFailure } from '../../core/election/advert.js';
 import type { Logger } from '../../adapters/logger.js';
-import { ThrottledWarning } from '../../adapters/proxy/throttled-warning.js';
+import { ThrottledWarning } from '../../adapters/throttled-warning.js';
 
 export type AdvertDropReason = DropReason | 'own_node_id';
 

@@ -1,4 +1,4 @@
-import type { LogFields, Logger } from '../logger.js';
+import type { LogFields, Logger } from './logger.js';
 
 /**
  * A warning for events that can come in floods (dropped datagrams, refused clients):

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { silentLogger, type LogFields, type Logger } from '../logger.js';
+import { silentLogger, type LogFields, type Logger } from './logger.js';
 import { ThrottledWarning } from './throttled-warning.js';
 
 function recordingLogger(): { logger: Logger; lines: Array<{ event: string; fields: LogFields | undefined }> } {
