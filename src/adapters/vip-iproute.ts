@@ -20,6 +20,7 @@
  */
 import { HaloError } from '../core/errors.js';
 import { parseIpAddrOutput } from './ip-addr-lines.js';
+import { IpBatch, IpBatchLost } from './ip-batch.js';
 import type { Logger } from './logger.js';
 import { directSpawner, SPAWN_SERVER_LOST, SpawnClient, type SpawnedChild, type Spawner } from './remote-spawn.js';
 
@@ -164,10 +165,12 @@ export class VipManager {
   private readonly ownClient: SpawnClient | undefined;
   private tools: Promise<ArpingTools> | undefined;
   private closed = false;
+  private readonly batch: IpBatch;
 
   constructor(opts: VipManagerOptions) {
     this.opts = opts;
     this.timeoutMs = opts.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
+    this.batch = new IpBatch({ netns: opts.netns, timeoutMs: this.timeoutMs });
     if (opts.spawner === 'direct') this.spawner = directSpawner;
     else this.spawner = opts.spawner ?? (this.ownClient = new SpawnClient({ log: opts.log }));
   }
@@ -178,6 +181,7 @@ export class VipManager {
    * arping is logged here and garp() fails with it later.
    */
   async prepare(): Promise<void> {
+    this.batch.start();
     if (this.spawner instanceof SpawnClient && !(await this.spawner.ready(this.timeoutMs))) {
       this.opts.log.warn('spawn_server_not_ready', { cause: `the spawn co-process is not running ${this.timeoutMs} ms after its start (see spawn_server_* above); commands fork halo directly meanwhile` });
     }
@@ -266,6 +270,7 @@ export class VipManager {
   /** Stop every burst and kill every arping still running (waits for them, bounded). */
   async close(): Promise<void> {
     this.closed = true;
+    this.batch.close();
     for (const key of [...this.bursts.keys()]) this.cancelBurst(key, true);
     const left = [...this.children];
     for (const child of left) this.kill(child, 'SIGKILL');
@@ -275,7 +280,19 @@ export class VipManager {
 
   // ---- internals -----------------------------------------------------------------
 
+  /** Through the batch channel when it runs (replace and del: the takeover path), else a spawn. */
   private async ip(args: string[]): Promise<string> {
+    if (args[0] === 'addr' && (args[1] === 'replace' || args[1] === 'del')) {
+      try {
+        const r = await this.batch.run(args);
+        if (r.ok) return r.output;
+        const command = commandLine('ip', ipArgs(this.opts.netns, args));
+        throw vipError(command, `failed: ${r.output || 'no output'}`, { stderr: r.output, exitCode: 1 });
+      } catch (err) {
+        if (!(err instanceof IpBatchLost)) throw err;
+        this.opts.log.debug('ip_batch_lost', { cause: err.message });
+      }
+    }
     const run = () => runVipCommand('ip', ipArgs(this.opts.netns, args), this.timeoutMs, this.spawner);
     try {
       return await run();
