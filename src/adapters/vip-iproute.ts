@@ -17,6 +17,8 @@
  * - Commands go through a spawn co-process (remote-spawn.ts): a takeover's `ip` and
  *   `arping` would otherwise each fork the whole halo process, ~20 ms with a 500 MB data
  *   plane. prepare() starts it, and probes the tools through it, before any takeover.
+ *   `ip addr replace`/`del` go one better: one long-lived `ip -batch` (ip-batch.ts), no
+ *   fork at all; they fall back to the co-process when that channel is lost.
  */
 import { HaloError } from '../core/errors.js';
 import { parseIpAddrOutput } from './ip-addr-lines.js';
