@@ -6,6 +6,7 @@
  * 3 missed adverts give Master_Down_Interval = 150 ms + Skew_Time (under 50 ms).
  */
 import { z } from 'zod';
+import { replicationSchema } from './replication-schema.js';
 import { bool, int, list, name, oneOf, show, text, IPV4 } from './schema-helpers.js';
 
 const CIDR = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
@@ -118,6 +119,7 @@ export const clusterSchema = z.strictObject({
     })
     .default({ interfaces: [], services: [], scripts: [] }),
   notify: notifySchema.default(notifySchema.parse({})),
+  replication: replicationSchema.default(replicationSchema.parse({})),
 });
 
 export type ClusterConfig = z.infer<typeof clusterSchema>;

@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   HALO_ERR_LAB: 'a `halo lab` step (namespace, link, process) failed',
   HALO_ERR_ELECTION_SOCKET: 'the election advert socket could not be opened (bind, multicast membership or options)',
   HALO_ERR_LINK_MONITOR: 'the interface link state could not be read with `ip`',
+  HALO_ERR_REPL_FRAME: 'a replication frame is malformed: the message names the field',
+  HALO_ERR_REPL_HANDSHAKE: 'a replication peer failed the handshake (authentication, cluster id or config digest): the message says which',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
