@@ -287,3 +287,19 @@ describe('ExpiringTable', () => {
     expect(evictions).toBeGreaterThan(0);
   });
 });
+
+describe('events carry what digests need', () => {
+  it('a set names the value it replaced, a delete the value it removed', () => {
+    const t = new ExpiringTable<string>({ name: 't', kind: 'persist_source' });
+    const events: unknown[] = [];
+    t.onEvent((e) => events.push(e));
+    t.set('k', 'a', 0, 1000);
+    t.set('k', 'b', 1, 1000);
+    t.delete('k', 2);
+    expect(events).toMatchObject([
+      { op: 'set', value: 'a', previous: undefined },
+      { op: 'set', value: 'b', previous: 'a' },
+      { op: 'delete', value: 'b', reason: 'removed' },
+    ]);
+  });
+});

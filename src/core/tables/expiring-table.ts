@@ -145,15 +145,17 @@ export class ExpiringTable<V> {
    */
   set(key: string, value: V, now: number, ttlMs: number | null): boolean {
     let slot = this.slots.get(key);
+    let previous: V | undefined;
     if (slot === undefined) {
       if (this.slots.size >= this.maxEntries && !this.makeRoom(now)) return false;
       slot = { key, value, expiresAt: null, seq: 0, emittedExpiry: null, heapKey: 0, heapIndex: -1 };
       this.slots.set(key, slot);
     } else {
+      previous = slot.value;
       slot.value = value;
     }
     this.setExpiry(slot, expiryOf(now, ttlMs));
-    this.emitSet(slot);
+    this.emitSet(slot, previous);
     return true;
   }
 
@@ -170,7 +172,7 @@ export class ExpiringTable<V> {
     this.setExpiry(slot, expiry);
     const refresh = this.refreshMs ?? ttlMs / 4;
     if (slot.emittedExpiry === null || expiry === null || Math.abs(expiry - slot.emittedExpiry) > refresh) {
-      this.emitSet(slot);
+      this.emitSet(slot, slot.value);
     }
     return slot.value;
   }
@@ -275,13 +277,13 @@ export class ExpiringTable<V> {
   private remove(slot: Slot<V>, reason: 'removed' | 'expired'): void {
     if (slot.heapIndex >= 0) this.heapRemove(slot);
     this.slots.delete(slot.key);
-    this.emit({ op: 'delete', table: this.name, kind: this.kind, key: slot.key, seq: ++this.lastSeq, reason });
+    this.emit({ op: 'delete', table: this.name, kind: this.kind, key: slot.key, value: slot.value, seq: ++this.lastSeq, reason });
   }
 
-  private emitSet(slot: Slot<V>): void {
+  private emitSet(slot: Slot<V>, previous: V | undefined): void {
     slot.seq = ++this.lastSeq;
     slot.emittedExpiry = slot.expiresAt;
-    this.emit({ op: 'set', table: this.name, kind: this.kind, key: slot.key, value: slot.value, expiresAt: slot.expiresAt, seq: slot.seq });
+    this.emit({ op: 'set', table: this.name, kind: this.kind, key: slot.key, value: slot.value, previous, expiresAt: slot.expiresAt, seq: slot.seq });
   }
 
   private emit(event: TableEvent<V>): void {

@@ -6,7 +6,17 @@
 export type TableKind = 'connections' | 'udp_flows' | 'persist_source' | 'persist_cookie';
 
 export type TableEvent<V = unknown> =
-  | { readonly op: 'set'; readonly table: string; readonly kind: TableKind; readonly key: string; readonly value: V; readonly expiresAt: number | null; readonly seq: number }
-  | { readonly op: 'delete'; readonly table: string; readonly kind: TableKind; readonly key: string; readonly seq: number; readonly reason: 'removed' | 'expired' };
+  | {
+      readonly op: 'set';
+      readonly table: string;
+      readonly kind: TableKind;
+      readonly key: string;
+      readonly value: V;
+      /** The value this set replaced (undefined: a new key); digests need it to stay incremental. */
+      readonly previous: V | undefined;
+      readonly expiresAt: number | null;
+      readonly seq: number;
+    }
+  | { readonly op: 'delete'; readonly table: string; readonly kind: TableKind; readonly key: string; readonly value: V; readonly seq: number; readonly reason: 'removed' | 'expired' };
 
 export type TableListener<V = unknown> = (event: TableEvent<V>) => void;
