@@ -51,8 +51,12 @@ export const CLOSE_CLUSTER_MISMATCH = 4403;
 export const CLOSE_HANDSHAKE_TIMEOUT = 4408;
 export const CLOSE_CONFIG_MISMATCH = 4409;
 export const CLOSE_TOO_MANY_PEERS = 4429;
-export type CloseCode = 4400 | 4401 | 4403 | 4408 | 4409 | 4429;
-export const CLOSE_CODES: readonly CloseCode[] = [4400, 4401, 4403, 4408, 4409, 4429];
+/** The dialled node is not the master (any more): the dialler follows the adverts instead. */
+export const CLOSE_NOT_MASTER = 4421;
+/** The standby's tables are out of step (gap, digest mismatch): it reconnects asking for a snapshot. */
+export const CLOSE_RESYNC = 4412;
+export type CloseCode = 4400 | 4401 | 4403 | 4408 | 4409 | 4412 | 4421 | 4429;
+export const CLOSE_CODES: readonly CloseCode[] = [4400, 4401, 4403, 4408, 4409, 4412, 4421, 4429];
 
 /** The `code` of a refuse message for each close code, so a peer's refusal maps back to one. */
 export const REFUSE_CODES: Readonly<Record<CloseCode, string>> = {
@@ -61,6 +65,8 @@ export const REFUSE_CODES: Readonly<Record<CloseCode, string>> = {
   4403: 'cluster_mismatch',
   4408: 'handshake_timeout',
   4409: 'config_mismatch',
+  4412: 'resync',
+  4421: 'not_master',
   4429: 'too_many_peers',
 };
 
