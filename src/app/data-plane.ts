@@ -3,10 +3,13 @@
  * (pure decisions and tables), its health monitor and its proxy, plus a 1 s ticker that
  * expires tables. Knows nothing about election; the election side reads its health.
  */
+import { randomBytes } from 'node:crypto';
 import type { HaloConfig, ServiceConfig } from '../config/schema.js';
+import { replicationSchema } from '../config/replication-schema.js';
 import { HaloError } from '../core/errors.js';
 import { loadSecret } from './secrets.js';
 import { createDispatcher, type Dispatcher } from '../core/service/dispatcher.js';
+import type { ReplicaRole, ReplicaSink, ReplicaStatus, SourceTable } from '../core/service/replica-types.js';
 import type { Logger } from '../adapters/logger.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { HealthMonitor } from '../adapters/health-monitor.js';
@@ -36,9 +39,18 @@ export function loadCookieSecret(service: ServiceConfig): Buffer | undefined {
   return loadSecret({ file: p.secret_file, env: p.secret_env }, `services[${service.name}].persistence`, 'cookie secret');
 }
 
+/** The schema's default, for a config without a cluster section. */
+const DEFAULT_GHOST_MS = replicationSchema.parse({}).ghost_connection_ms;
+
 export class DataPlane {
   readonly services = new Map<string, ServiceRuntime>();
+  /**
+   * Random per process, the prefix of every connection id (`<bootTag>-<n>`): ids from
+   * two boots or two nodes never meet in a replica's table. 32 bits in base 36, <= 7 chars.
+   */
+  readonly bootTag = randomBytes(4).readUInt32BE(0).toString(36);
   private ticker: NodeJS.Timeout | undefined;
+  private replicaRole: ReplicaRole = 'master';
 
   /** Told when a service loses its last healthy backend or gets one back (election tracking). */
   onServiceHealth: ((service: string, healthy: boolean) => void) | undefined;
@@ -52,7 +64,10 @@ export class DataPlane {
     for (const service of this.config.services) {
       const secret = loadCookieSecret(service);
       const wallSeconds = () => Math.floor(Date.now() / 1000);
-      const dispatcher = createDispatcher(service, secret === undefined ? { wallSeconds } : { cookieSecret: secret, wallSeconds });
+      const bootTag = this.bootTag;
+      const dispatcher = createDispatcher(service, secret === undefined ? { wallSeconds, bootTag } : { cookieSecret: secret, wallSeconds, bootTag });
+      // Master -> standby is no takeover: nothing to ghost, ghostMs unused.
+      if (this.replicaRole === 'standby') dispatcher.setReplicaRole('standby', systemClock.now(), 0);
       const log = this.log.child({ service: service.name });
       const proxy = this.makeProxy(service, dispatcher, log);
       const runtime: ServiceRuntime = {
@@ -103,6 +118,43 @@ export class DataPlane {
       await new Promise((r) => setTimeout(r, 50));
     } while (performance.now() < deadline);
     return { ok: false, cause: `no backend reachable in ${failing.join(', ')} within ${timeoutMs} ms` };
+  }
+
+  /** Every service's replicated tables (connections, UDP flows, persistence), once started. */
+  replicatedTables(): SourceTable[] {
+    return [...this.services.values()].flatMap((s) => s.dispatcher.replicatedTables());
+  }
+
+  /**
+   * Where a standby applies its master's records: each goes to the service its table
+   * is named after (`<service>/<kind>`); a service this node lacks is 'unknown_table'.
+   */
+  replicaSink(): ReplicaSink {
+    return {
+      apply: (record, now) => {
+        const slash = record.table.indexOf('/');
+        const runtime = slash > 0 ? this.services.get(record.table.slice(0, slash)) : undefined;
+        return runtime === undefined ? 'unknown_table' : runtime.dispatcher.applyReplicated(record, now);
+      },
+      clear: (now) => {
+        for (const s of this.services.values()) s.dispatcher.clearReplicated(now);
+      },
+    };
+  }
+
+  /**
+   * standby: tables are the master's, no local expiry. standby -> master (takeover):
+   * replicated TCP connections become ghosts for cluster.replication.ghost_connection_ms.
+   * Services started later get the current role.
+   */
+  setReplicaRole(role: ReplicaRole, now: number): void {
+    this.replicaRole = role;
+    const ghostMs = this.config.cluster?.replication.ghost_connection_ms ?? DEFAULT_GHOST_MS;
+    for (const s of this.services.values()) s.dispatcher.setReplicaRole(role, now, ghostMs);
+  }
+
+  replicaStatus(): Record<string, ReplicaStatus> {
+    return Object.fromEntries([...this.services].map(([name, s]) => [name, s.dispatcher.replicaStatus()]));
   }
 
   boundPort(service: string): number | undefined {

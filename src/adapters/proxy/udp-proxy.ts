@@ -174,12 +174,15 @@ export class UdpProxy {
       return;
     }
     let flow = this.flows.get(r.key);
-    if (flow !== undefined && (r.created || flow.closed || (flow.target !== r.target && flow.target.name !== r.target.name))) {
-      // The dispatcher started this flow afresh, possibly on another backend.
+    if (flow !== undefined && (r.created || flow.closed || !sameBackend(flow.target, r.target))) {
+      // The dispatcher started this flow afresh, or replication moved it to another backend.
       this.flows.delete(r.key);
       this.closeFlow(flow);
       flow = undefined;
     }
+    // A flow the dispatcher knows but this proxy has no socket for (replicated from the
+    // old master, or a socket lost to an error) opens one to the flow's own backend:
+    // after a takeover the client keeps its backend.
     flow ??= this.openFlow(r.key, r.target, rinfo);
     flow.lastActive = now;
     if (flow.queue !== undefined) {
@@ -240,6 +243,10 @@ export class UdpProxy {
     else this.counters.socketErrors++;
     this.errorWarning.hit(this.clock.now(), { where, code: err.code ?? err.message });
   }
+}
+
+function sameBackend(a: BackendTarget, b: BackendTarget): boolean {
+  return a.pool === b.pool && a.name === b.name;
 }
 
 /**

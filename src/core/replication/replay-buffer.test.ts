@@ -102,4 +102,26 @@ describe('ReplayBuffer', () => {
     const last = b.since(seq - 1);
     expect(typeof last !== 'string' && 'frames' in last && last.frames.length).toBe(1);
   });
+
+  it('drops frames appended before a cutoff, oldest first, and stops at the first newer one', () => {
+    const b = new ReplayBuffer({ maxBytes: 1000, maxFrames: 10 });
+    b.append(1, 2, frame(1), 100);
+    b.append(3, 1, frame(2), 150);
+    b.append(4, 1, frame(3), 200);
+    expect(b.dropOlderThan(100)).toBe(0);
+    expect(b.dropOlderThan(151)).toBe(2);
+    expect(b.stats).toEqual({ frames: 1, bytes: 10, oldestSeq: 4, latestSeq: 4, dropped: 2 });
+    expect(b.since(2)).toBe('gone');
+    expect(tags(b.since(3))).toEqual([3]);
+    expect(b.dropOlderThan(1000)).toBe(1);
+    expect(b.since(3)).toBe('gone');
+    expect(b.since(4)).toEqual({ frames: [] });
+  });
+
+  it('a frame appended without a time never ages out', () => {
+    const b = new ReplayBuffer({ maxBytes: 1000, maxFrames: 10 });
+    b.append(1, 1, frame(1));
+    expect(b.dropOlderThan(Number.MAX_SAFE_INTEGER)).toBe(0);
+    expect(tags(b.since(0))).toEqual([1]);
+  });
 });

@@ -9,6 +9,10 @@
  *
  * since(seq) returns whole frames: the first one may start at or before seq, and the
  * standby skips records it has applied (record i of a frame has seq firstSeq + i).
+ *
+ * Frames may carry the (monotonic ms) time they were appended, so the owner can also
+ * bound the buffer by age (dropOlderThan): a standby gone for longer than the replay
+ * window gets a snapshot rather than minutes of stale churn.
  */
 import { HaloError } from '../errors.js';
 import { ReplicationFrameError } from './frame-error.js';
@@ -41,6 +45,8 @@ interface Held {
   readonly firstSeq: number;
   readonly lastSeq: number;
   readonly bytes: Uint8Array;
+  /** Append time; +Infinity when none was given (never ages out). */
+  readonly at: number;
 }
 
 export class ReplayBuffer {
@@ -78,9 +84,10 @@ export class ReplayBuffer {
   /**
    * Keep an encoded UPDATES frame holding seqs firstSeq .. firstSeq+count-1. It must
    * follow the latest seq directly: a gap would make since() hand out a hole. A frame
-   * larger than maxBytes is counted (latestSeq moves) but not kept.
+   * larger than maxBytes is counted (latestSeq moves) but not kept. `at` (monotonic ms,
+   * non-decreasing across appends) lets dropOlderThan() age the frame out.
    */
-  append(firstSeq: number, count: number, bytes: Uint8Array): void {
+  append(firstSeq: number, count: number, bytes: Uint8Array, at: number = Number.POSITIVE_INFINITY): void {
     if (!Number.isSafeInteger(count) || count < 1) throw new ReplicationFrameError(`replay buffer: count ${count} is not a positive integer`, 'count');
     if (firstSeq !== this.latest + 1) {
       throw new ReplicationFrameError(`replay buffer: firstSeq ${firstSeq} does not follow latest seq ${this.latest}`, 'firstSeq');
@@ -88,7 +95,7 @@ export class ReplayBuffer {
     const lastSeq = firstSeq + count - 1;
     if (!Number.isSafeInteger(lastSeq)) throw new ReplicationFrameError(`replay buffer: last seq ${lastSeq} exceeds 2^53-1`, 'count');
     this.latest = lastSeq;
-    this.held.push({ firstSeq, lastSeq, bytes });
+    this.held.push({ firstSeq, lastSeq, bytes, at });
     this.totalBytes += bytes.length;
     while (this.held.length - this.head > this.maxFrames || this.totalBytes > this.maxBytes) this.dropOldest();
   }
@@ -111,6 +118,20 @@ export class ReplayBuffer {
     const frames: Uint8Array[] = [];
     for (let i = lo; i < this.held.length; i++) frames.push(this.held[i]!.bytes);
     return { frames };
+  }
+
+  /**
+   * Drop the frames appended before `cutoff` (oldest first; stops at the first newer
+   * one, since append times do not go back). Returns how many were dropped; they count
+   * in stats.dropped like frames dropped for size.
+   */
+  dropOlderThan(cutoff: number): number {
+    let n = 0;
+    for (let oldest = this.held[this.head]; oldest !== undefined && oldest.at < cutoff; oldest = this.held[this.head]) {
+      this.dropOldest();
+      n++;
+    }
+    return n;
   }
 
   private dropOldest(): void {

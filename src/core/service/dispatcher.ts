@@ -14,7 +14,10 @@ import { compileRules, type RouteMatcher } from '../routing/rules.js';
 import { ConnectionTable } from '../tables/connection-table.js';
 import { CookieSigner, setCookieHeader } from '../tables/cookie-signer.js';
 import { PersistenceTable } from '../tables/persistence-table.js';
-import { UdpFlowTable } from '../tables/udp-flow-table.js';
+import { UdpFlowTable, type UdpFlowEntry } from '../tables/udp-flow-table.js';
+import type { ReplicationRecord } from '../replication/wire-records.js';
+import type { ApplyResult, ReplicaRole, ReplicaStatus, SourceTable } from './replica-types.js';
+import { ServiceReplica, type ReplicaLoad } from './service-replica.js';
 import type {
   Admission,
   BackendTarget,
@@ -32,6 +35,12 @@ export interface DispatcherOptions {
   readonly cookieSecret?: Buffer;
   /** Wall-clock seconds, for the issue time inside signed cookies (injected: core reads no clock). */
   readonly wallSeconds?: () => number;
+  /**
+   * Prefix of connection ids, random per process (the data plane makes it; core has no
+   * randomness): ids are `<bootTag>-<n>`, so a replica never confuses the connections
+   * of two boots or two nodes. Default "0".
+   */
+  readonly bootTag?: string;
 }
 
 interface BackendState {
@@ -64,6 +73,8 @@ export class Dispatcher implements ServiceDispatcher {
   private readonly rate: RateLimiter | undefined;
   private readonly signer: CookieSigner | undefined;
   private readonly wallSeconds: () => number;
+  private readonly replica: ServiceReplica;
+  private readonly bootTag: string;
   private open = 0;
   private nextConnId = 0;
   /** UDP flows expired while making room, not yet reported to the proxy. */
@@ -97,6 +108,29 @@ export class Dispatcher implements ServiceDispatcher {
       this.signer = new CookieSigner(opts.cookieSecret, service.name);
     }
     this.wallSeconds = opts.wallSeconds ?? (() => 0);
+    this.bootTag = opts.bootTag ?? '0';
+    this.replica = new ServiceReplica({ connections: this.connections, flows: this.flows, persistence: this.persistence, load: this.replicaLoad(), ghosts: service.mode !== 'http' });
+  }
+
+  /** Replicated entries count like local ones on the balancer, but not in this node's metrics. */
+  private replicaLoad(): ReplicaLoad {
+    const find = (pool: string, backend: string) => this.stateOf({ pool, name: backend });
+    const counts = this.service.mode !== 'http';
+    return {
+      knows: (pool, backend) => find(pool, backend) !== undefined,
+      start: (pool, backend) => {
+        const f = find(pool, backend);
+        if (f && counts) this.loadStart(f.pool, f.state);
+      },
+      end: (pool, backend) => {
+        const f = find(pool, backend);
+        if (f && counts) this.loadEnd(f.pool, f.state);
+      },
+      endLocal: (pool, backend, now) => {
+        const f = find(pool, backend);
+        if (f) this.connEnd(f.pool, f.state, now);
+      },
+    };
   }
 
   private addPool(name: string, algorithm: ServiceConfig['algorithm'], backends: readonly BackendConfig[]): void {
@@ -192,7 +226,7 @@ export class Dispatcher implements ServiceDispatcher {
     return { target: state.target, persisted: false };
   }
 
-  private stateOf(target: BackendTarget): { pool: PoolState; state: BackendState } | undefined {
+  private stateOf(target: { readonly pool: string; readonly name: string }): { pool: PoolState; state: BackendState } | undefined {
     const pool = this.pools.get(target.pool);
     const state = pool?.backends.get(target.name);
     return pool && state ? { pool, state } : undefined;
@@ -240,13 +274,14 @@ export class Dispatcher implements ServiceDispatcher {
 
   connected(target: BackendTarget, info: { clientIp: string; clientPort: number; connectMs: number }, now: number): ConnectionHandle {
     const found = this.stateOf(target);
-    const id = `${++this.nextConnId}`;
+    const id = `${this.bootTag}-${(++this.nextConnId).toString(36)}`;
     if (!found) return NOOP_HANDLE;
     const { pool, state } = found;
     this.connStart(pool, state, now);
+    this.replica.claimGhost(info.clientIp, pool.name, target.name);
     // http samples whole responses in requestDone; tcp's best signal is the connect time.
     if (this.service.mode !== 'http') pool.balancer.onSample(target.name, info.connectMs, now);
-    this.connections.open(id, { clientIp: info.clientIp, clientPort: info.clientPort, pool: pool.name, backend: target.name }, now);
+    const entry = this.connections.open(id, { clientIp: info.clientIp, clientPort: info.clientPort, pool: pool.name, backend: target.name }, now);
     let ended = false;
     return {
       id,
@@ -255,6 +290,9 @@ export class Dispatcher implements ServiceDispatcher {
       end: (t) => {
         if (ended) return;
         ended = true;
+        // Replication may have removed or replaced the entry (clearReplicated) and then
+        // already ended its load.
+        if (entry !== undefined && this.connections.get(id) !== entry) return;
         this.connEnd(pool, state, t);
         this.connections.close(id, t);
       },
@@ -326,14 +364,18 @@ export class Dispatcher implements ServiceDispatcher {
     this.flowEnded(flow, now);
   }
 
-  private flowEnded(flow: { pool: string; backend: string }, now: number): void {
+  private flowEnded(flow: UdpFlowEntry, now: number): void {
     const pool = this.pools.get(flow.pool);
     const state = pool?.backends.get(flow.backend);
-    if (pool && state) this.connEnd(pool, state, now);
+    if (!pool || !state) return;
+    // A replicated flow was counted as load only (none in http mode); a local one with metrics too.
+    if (flow.replicated !== true) this.connEnd(pool, state, now);
+    else if (this.service.mode !== 'http') this.loadEnd(pool, state);
   }
 
   expireUdpFlows(now: number): string[] {
-    const gone = this.flows.expire(now, undefined, (_key, flow) => this.flowEnded(flow, now));
+    // A standby's flows end by the master's deletes, not by its own clock.
+    const gone = this.replica.role === 'standby' ? [] : this.flows.expire(now, undefined, (_key, flow) => this.flowEnded(flow, now));
     if (this.expiredFlowKeys.length === 0) return gone;
     const pending = this.expiredFlowKeys.splice(0);
     return pending.concat(gone);
@@ -357,8 +399,40 @@ export class Dispatcher implements ServiceDispatcher {
   }
 
   tick(now: number): void {
-    this.persistence?.expire(now);
+    if (this.replica.role === 'master') this.persistence?.expire(now);
     this.rate?.prune(now);
+    this.replica.tick(now);
+  }
+
+  /** The tables a master streams: connections, UDP flows, and persistence when configured. */
+  replicatedTables(): SourceTable[] {
+    return this.replica.tables();
+  }
+
+  /**
+   * Apply one record from the master. Flows and connections count as load on their
+   * backend from now on (moved on an overwrite to another backend, ended by a delete).
+   * Unknown pool or backend: nothing changes. TTLs get REPLICA_EXPIRY_GRACE_MS.
+   */
+  applyReplicated(record: ReplicationRecord, now: number): ApplyResult {
+    return this.replica.apply(record, now);
+  }
+
+  /** Empty the replicated tables before a snapshot, ending every flow's, connection's and ghost's load. */
+  clearReplicated(now: number): void {
+    this.replica.clear(now);
+  }
+
+  /**
+   * standby: tick() and expireUdpFlows() leave entries to the master's deletes.
+   * standby -> master: replicated connections become ghosts for up to ghostMs.
+   */
+  setReplicaRole(role: ReplicaRole, now: number, ghostMs: number): void {
+    this.replica.setRole(role, now, ghostMs);
+  }
+
+  replicaStatus(): ReplicaStatus {
+    return this.replica.status();
   }
 
   snapshot(now: number): MetricsSnapshot {

@@ -43,4 +43,27 @@ describe('ConnectionTable', () => {
     expect(t.open('c', info, 1e12)).toBeUndefined();
     expect([...t.entries()].map((e) => e.key)).toEqual(['a', 'b']);
   });
+
+  it('restore installs or overwrites a replicated connection with its age, never expiring', () => {
+    const t = new ConnectionTable({ name: 'svc/connections' });
+    const events: TableEvent<ConnectionEntry>[] = [];
+    t.onEvent((e) => events.push(e));
+    const first = t.restore('ab12-1', info, 50_000, 1200);
+    expect(first).toMatchObject({ ...info, startedAt: 48_800, replicated: true, bytesIn: 0 });
+    const again = t.restore('ab12-1', { ...info, backend: 'web-2' }, 50_010, 1210);
+    expect(events.map((e) => [e.op, e.key])).toEqual([
+      ['set', 'ab12-1'],
+      ['set', 'ab12-1'],
+    ]);
+    expect(events[1]).toMatchObject({ previous: first, value: again, expiresAt: null });
+    expect(t.get('ab12-1')?.backend).toBe('web-2');
+    expect(t.close('ab12-1', 60_000)).toBe(again);
+    expect(t.size).toBe(0);
+  });
+
+  it('restore into a full table is refused', () => {
+    const t = new ConnectionTable({ name: 'c', maxEntries: 1 });
+    expect(t.open('a', info, 0)).toBeDefined();
+    expect(t.restore('b', info, 0, 0)).toBeUndefined();
+  });
 });

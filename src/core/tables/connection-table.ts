@@ -15,6 +15,11 @@ export interface ConnectionEntry {
   readonly backend: string;
   /** Monotonic ms on the node that accepted the connection. */
   readonly startedAt: number;
+  /**
+   * Set when the connection came by replication (its TCP session lives on another
+   * node): its load was counted without metrics, so its end is accounted the same way.
+   */
+  readonly replicated?: true;
   /** Client -> backend. */
   bytesIn: number;
   /** Backend -> client. */
@@ -54,6 +59,24 @@ export class ConnectionTable extends TypedTable<ConnectionEntry> {
       pool: info.pool,
       backend: info.backend,
       startedAt: now,
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+    return this.table.set(id, entry, now, null) ? entry : undefined;
+  }
+
+  /**
+   * Install (or overwrite) a connection that came by replication; `ageMs` rebuilds
+   * startedAt on this node's clock. Undefined only when the table is full.
+   */
+  restore(id: string, info: ConnectionInfo, now: number, ageMs: number): ConnectionEntry | undefined {
+    const entry: ConnectionEntry = {
+      clientIp: info.clientIp,
+      clientPort: info.clientPort,
+      pool: info.pool,
+      backend: info.backend,
+      startedAt: now - ageMs,
+      replicated: true,
       bytesIn: 0,
       bytesOut: 0,
     };

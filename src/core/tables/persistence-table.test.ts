@@ -61,4 +61,22 @@ describe('PersistenceTable', () => {
     t.stick('c', 'default', 'web-1', 0);
     expect(kinds).toEqual(['persist_cookie']);
   });
+
+  it('restore installs a replicated entry with the given ttl, always as a set event', () => {
+    const { t, events } = table();
+    expect(t.restore('10.0.0.1', 'default', 'web-2', 1000, 4500)).toBe(true);
+    expect(t.lookup('10.0.0.1', 5499)).toEqual({ pool: 'default', backend: 'web-2' });
+    expect(t.lookup('10.0.0.1', 5500)).toBeUndefined();
+    // The same value again (a master's refresh) is still an event: the replica's log mirrors what it applied.
+    expect(t.restore('10.0.0.1', 'default', 'web-2', 2000, 4500)).toBe(true);
+    expect(events.map((e) => [e.op, e.op === 'set' ? e.expiresAt : null])).toEqual([
+      ['set', 5500],
+      ['set', 6500],
+    ]);
+    expect(t.restore('k', 'default', 'web-1', 0, null)).toBe(true);
+    expect(t.expire(1e12)).toEqual(['10.0.0.1']);
+    expect(t.lookup('k', 1e12)).toBeDefined();
+    expect(t.forget('k', 0)).toBe(true);
+    expect(t.size).toBe(0);
+  });
 });

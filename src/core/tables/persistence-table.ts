@@ -57,6 +57,15 @@ export class PersistenceTable extends TypedTable<PersistenceEntry> {
     return this.table.set(key, this.target(pool, backend), now, this.ttlMs);
   }
 
+  /**
+   * Install an entry that came by replication: `ttlMs` is what the master had left plus
+   * the caller's grace (null: no expiry). Unlike stick(), always a set event, so the
+   * replica's own log and digests see exactly what was applied.
+   */
+  restore(key: string, pool: string, backend: string, now: number, ttlMs: number | null): boolean {
+    return this.table.set(key, this.target(pool, backend), now, ttlMs);
+  }
+
   forget(key: string, now: number): boolean {
     return this.table.delete(key, now);
   }

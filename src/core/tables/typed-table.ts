@@ -1,5 +1,5 @@
 import type { ExpiringTable } from './expiring-table.js';
-import type { TableListener } from './table-event.js';
+import type { TableKind, TableListener } from './table-event.js';
 
 /**
  * What every typed table (connections, UDP flows, persistence) exposes of the
@@ -11,6 +11,10 @@ export abstract class TypedTable<V> {
 
   get name(): string {
     return this.table.name;
+  }
+
+  get kind(): TableKind {
+    return this.table.kind;
   }
 
   get size(): number {

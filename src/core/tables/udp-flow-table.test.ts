@@ -68,4 +68,27 @@ describe('UdpFlowTable', () => {
     expect(costs).toEqual([1, 10_001, 1, 10_001, 1, 10_001]);
     expect(t.size).toBe(10_000);
   });
+
+  it('restore installs a replicated flow with its remaining ttl and age, overwriting by key', () => {
+    const { t, events } = table();
+    const flow = t.restore('10.0.0.9:5353', info, 10_000, 700, 2500);
+    expect(flow).toMatchObject({ ...info, createdAt: 7500, replicated: true, packetsIn: 0 });
+    expect(events[0]).toMatchObject({ op: 'set', key: '10.0.0.9:5353', expiresAt: 10_700, previous: undefined });
+    const moved = t.restore('10.0.0.9:5353', { ...info, backend: 'dns-2' }, 10_100, 900, 2600);
+    expect(events[1]).toMatchObject({ op: 'set', value: moved, previous: flow, expiresAt: 11_000 });
+    expect(t.get('10.0.0.9:5353', 10_999)?.backend).toBe('dns-2');
+    // After a takeover the flow lives on like a local one: datagrams extend it.
+    expect(t.datagram('10.0.0.9:5353', 'to_backend', 10, 10_900)).toBe(moved);
+    expect(t.get('10.0.0.9:5353', 11_800)).toBeDefined();
+    expect(t.remove('10.0.0.9:5353', 11_800)).toBe(true);
+  });
+
+  it('restore refuses a new key in a full table rather than reclaiming an expired flow', () => {
+    const { t, events } = table(1);
+    t.create('a', info, 0);
+    expect(t.restore('b', info, 5000, 1000, 0)).toBeUndefined();
+    expect(t.peek('a')).toBeDefined(); // due since 1000, still there: its end is the caller's to settle
+    expect(events).toHaveLength(1);
+    expect(t.restore('a', info, 5000, 1000, 0)).toBeDefined(); // an existing key is overwritten
+  });
 });

@@ -14,6 +14,11 @@ export interface UdpFlowEntry {
   readonly pool: string;
   readonly backend: string;
   readonly createdAt: number;
+  /**
+   * Set when the flow came by replication: its load was counted on arrival without
+   * metrics, so its end must be accounted the same way.
+   */
+  readonly replicated?: true;
   /** Client -> backend. */
   packetsIn: number;
   bytesIn: number;
@@ -84,6 +89,29 @@ export class UdpFlowTable extends TypedTable<UdpFlowEntry> {
       bytesOut: 0,
     };
     return this.table.set(key, entry, now, this.idleMs) ? entry : undefined;
+  }
+
+  /**
+   * Install (or overwrite) a flow that came by replication. `ttlMs` is the master's
+   * remaining idle time plus the caller's grace; `ageMs` rebuilds createdAt on this
+   * node's clock. A new key is refused when the table is full, without reclaiming an
+   * expired flow: that flow's load would end unaccounted (the caller settles ends).
+   */
+  restore(key: string, info: UdpFlowInfo, now: number, ttlMs: number | null, ageMs: number): UdpFlowEntry | undefined {
+    if (this.table.peek(key) === undefined && this.table.size >= this.table.maxEntries) return undefined;
+    const entry: UdpFlowEntry = {
+      clientIp: info.clientIp,
+      clientPort: info.clientPort,
+      pool: info.pool,
+      backend: info.backend,
+      createdAt: now - ageMs,
+      replicated: true,
+      packetsIn: 0,
+      bytesIn: 0,
+      packetsOut: 0,
+      bytesOut: 0,
+    };
+    return this.table.set(key, entry, now, ttlMs) ? entry : undefined;
   }
 
   /**
