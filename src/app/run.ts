@@ -7,8 +7,12 @@
 import { loadConfigFile } from '../config/load.js';
 import { createLogger, type LogFormat, type LogLevel } from '../adapters/logger.js';
 import { HaloError } from '../core/errors.js';
+import { systemClock } from '../adapters/system-clock.js';
+import { interfaceIPv4 } from '../adapters/interface-address.js';
 import { DataPlane } from './data-plane.js';
 import { ElectionHost } from './election/election-host.js';
+import { ReplicationNode } from './replication/replication-node.js';
+import { loadSecret } from './secrets.js';
 
 export interface RunOptions {
   configFile: string;
@@ -24,15 +28,20 @@ export async function runNode(opts: RunOptions): Promise<number> {
   const plane = new DataPlane(config, log);
   let fatal: (cause: string) => void = () => undefined;
   const fatalStop = new Promise<string>((resolve) => (fatal = resolve));
+  const cluster = config.cluster;
+  const replicating = cluster !== undefined && cluster.replication.enabled;
+  let replication: ReplicationNode | undefined;
   const election =
-    config.cluster === undefined
+    cluster === undefined
       ? undefined
       : new ElectionHost({
-          cluster: config.cluster,
+          cluster,
           nodeName: config.node.name,
           logLevel: level,
           logFormat: format,
           log,
+          startSynced: !replicating,
+          onStatus: (status) => replication?.onElection(status),
           verifyBackends: (timeoutMs) => plane.verifyBackends(timeoutMs),
           onFatal: (err) => {
             log.error('election_failed', { code: err.code, cause: err.message });
@@ -42,14 +51,37 @@ export async function runNode(opts: RunOptions): Promise<number> {
   if (election) plane.onServiceHealth = (name, healthy) => election.serviceHealth(name, healthy);
   try {
     await plane.start();
+    if (cluster !== undefined && replicating) {
+      // the tables exist once the services have started; the election follows, so the
+      // first status it posts finds replication ready to take its role
+      const vipHosts = cluster.vips.map((v) => v.address.split('/')[0] ?? v.address);
+      const address = cluster.address ?? interfaceIPv4(cluster.interface, vipHosts);
+      if (address === undefined) throw new HaloError('HALO_ERR_ELECTION_SOCKET', `cluster.interface: ${cluster.interface} has no IPv4 address (other than the VIPs); give it one or set cluster.address`);
+      replication = new ReplicationNode({
+        cluster,
+        services: config.services,
+        nodeName: config.node.name,
+        address,
+        key: loadSecret({ file: cluster.key_file, env: cluster.key_env }, 'cluster', 'cluster key', 16, { file: 'key_file', env: 'key_env' }),
+        plane,
+        logger: log.child({ component: 'replication' }),
+        now: () => systemClock.now(),
+        onSynced: (synced, cause) => election?.synced(synced, cause),
+      });
+      await replication.start();
+    }
     await election?.start();
   } catch (err) {
     const code = err instanceof HaloError ? err.code : 'HALO_ERR_LISTEN';
     log.error('start_failed', { code, cause: (err as Error).message });
     await election?.stop('start failed');
+    await replication?.stop();
     await plane.stop(0);
     return 1;
   }
+  // `kill -USR2 <pid>`: one `status` line with the election and replication state (until the admin API)
+  const dumpStatus = (): void => log.info('status', { election: election?.status, replication: replication?.status(), replica: plane.replicaStatus() });
+  process.on('SIGUSR2', dumpStatus);
   log.info('node_started', {
     config: opts.configFile,
     services: config.services.map((s) => `${s.name}/${s.mode}/${s.listen.address}:${plane.boundPort(s.name) ?? s.listen.port}`),
@@ -66,6 +98,8 @@ export async function runNode(opts: RunOptions): Promise<number> {
   const drainMs = Math.max(...config.services.map((s) => s.timeouts.drain_ms));
   log.info('node_stopping', { cause: reason, drain_ms: drainMs });
   await election?.stop(reason);
+  await replication?.stop();
+  process.off('SIGUSR2', dumpStatus);
   await plane.stop(drainMs);
   log.info('node_stopped', { cause: reason });
   return reason.startsWith('SIG') ? 0 : 1;

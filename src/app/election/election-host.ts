@@ -18,6 +18,10 @@ export interface ElectionHostOptions {
   log: Logger;
   /** The worker died or failed after start: the caller must stop the node. */
   onFatal(err: HaloError): void;
+  /** False when replication runs (default true): no preempting before the first sync. */
+  startSynced?: boolean;
+  /** Every status the worker posts (state changes, the master followed). */
+  onStatus?(status: ElectionNodeStatus): void;
   /** Can the data plane reach its backends right now (fresh probes)? */
   verifyBackends(timeoutMs: number): Promise<{ ok: boolean; cause: string }>;
 }
@@ -39,7 +43,7 @@ export class ElectionHost {
 
   /** Resolves once the worker is running as BACKUP (or FAULT); rejects with its start error. */
   start(): Promise<void> {
-    const data: ElectionWorkerData = { cluster: this.opts.cluster, nodeName: this.opts.nodeName, logLevel: this.opts.logLevel, logFormat: this.opts.logFormat };
+    const data: ElectionWorkerData = { cluster: this.opts.cluster, nodeName: this.opts.nodeName, logLevel: this.opts.logLevel, logFormat: this.opts.logFormat, startSynced: this.opts.startSynced ?? true };
     // Inherit the process's flags except those that only make sense for an eval'd main script.
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
     const worker = new Worker(new URL('./election-worker.js', import.meta.url), { workerData: data, name: 'halo-election', execArgv });
@@ -57,11 +61,13 @@ export class ElectionHost {
           case 'ready':
             ready = true;
             this.#status = msg.status;
+            this.opts.onStatus?.(msg.status);
             this.#startTicking();
             resolve();
             break;
           case 'status':
             this.#status = msg.status;
+            this.opts.onStatus?.(msg.status);
             break;
           case 'fatal':
             fail(new HaloError(msg.code as ErrorCode, msg.message));
@@ -83,6 +89,11 @@ export class ElectionHost {
         if (!this.#stopping) fail(new HaloError('HALO_ERR_ELECTION', `election worker exited with code ${code}`));
       });
     });
+  }
+
+  /** Replication's verdict, for the advert flag and the preemption gate. */
+  synced(synced: boolean, cause: string): void {
+    this.#post({ type: 'synced', synced, cause });
   }
 
   serviceHealth(name: string, healthy: boolean): void {

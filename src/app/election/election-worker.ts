@@ -83,6 +83,8 @@ async function main(): Promise<void> {
     makeTransport: (onMessage) =>
       new ElectionTransport({ ...c.transport, interfaceName: c.interface, localAddress: address, onMessage }),
     onStatus: (status) => post({ type: 'status', status }),
+    // With replication a node starts with empty tables: it must not preempt until it has the master's.
+    synced: data.startSynced,
   });
 
   const track = (kind: TrackedObject['kind'], name: string, ok: boolean, cause: string) => {
@@ -174,6 +176,12 @@ async function main(): Promise<void> {
         break;
       case 'verified':
         verified(msg.ok, msg.cause);
+        break;
+      case 'synced':
+        if (node.machine.synced !== msg.synced) {
+          log.info(msg.synced ? 'tables_synced' : 'tables_not_synced', { state: node.state, cause: msg.cause });
+          node.feed({ type: 'synced', synced: msg.synced });
+        }
         break;
       case 'shutdown':
         void stop(msg.cause);

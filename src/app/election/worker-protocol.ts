@@ -11,6 +11,8 @@ export interface ElectionWorkerData {
   nodeName: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** False when replication runs: the node must not preempt before it has the master's tables. */
+  startSynced: boolean;
 }
 
 export type ToWorker =
@@ -18,6 +20,8 @@ export type ToWorker =
   | { type: 'tick' }
   /** A tracked service gained or lost its last healthy backend. */
   | { type: 'service'; name: string; healthy: boolean }
+  /** Replication: this node's tables are (not) in step with the master's (the advert flag). */
+  | { type: 'synced'; synced: boolean; cause: string }
   /** Answer to `verify`. */
   | { type: 'verified'; ok: boolean; cause: string }
   /** Planned stop: release the VIP, send priority 0, run the stop hook. */

@@ -243,3 +243,22 @@ describe('ReplicaApplier acks', () => {
     expect(late === null ? undefined : decodeFrame(late, new WireDictionary())).toEqual({ type: 'ack', epoch: 7, seq: 15 });
   });
 });
+
+describe('detach', () => {
+  it('drops synced; with forget the next sync asks for a snapshot, without it resumes', () => {
+    const a = new ReplicaApplier({ sink: { apply: () => 'applied', clear: () => undefined }, localDigests: () => new Map() });
+    a.beginSession();
+    a.onControl({ type: 'snapshot_begin', snapshotId: 1, epoch: 9, atSeq: 5, tables: [] }, 0);
+    a.onControl({ type: 'snapshot_end', snapshotId: 1, entries: 0 }, 0);
+    expect(a.synced).toBe(true);
+    a.detach(false);
+    expect(a.synced).toBe(false);
+    expect(a.syncMessage()).toEqual({ type: 'sync', epoch: 9, seq: 5 });
+    a.beginSession();
+    a.onControl({ type: 'resume', epoch: 9, fromSeq: 6 }, 0);
+    expect(a.synced).toBe(true);
+    a.detach(true);
+    expect(a.synced).toBe(false);
+    expect(a.syncMessage()).toEqual({ type: 'sync', epoch: null, seq: null });
+  });
+});

@@ -106,6 +106,20 @@ export class ReplicaApplier {
     return this.epoch === null || this.appliedSeq === null ? { type: 'sync', epoch: null, seq: null } : { type: 'sync', epoch: this.epoch, seq: this.appliedSeq };
   }
 
+  /**
+   * The link is gone, or this node's tables changed by themselves (it became master): not
+   * synced; with `forget`, the next sync asks for a snapshot instead of a resume.
+   */
+  detach(forget: boolean): void {
+    this.phase = 'idle';
+    this.snapshot = null;
+    this.pendingDigest = null;
+    if (forget) {
+      this.epoch = null;
+      this.appliedSeq = null;
+    }
+  }
+
   /** A new connection: the master resends its whole dictionary, so decoding starts afresh. */
   beginSession(): void {
     this.dict = new WireDictionary();
