@@ -33,6 +33,8 @@ export const replicationSchema = z.strictObject({
   digest_interval_ms: int(100, 3_600_000).default(5000),
   /** a standby lagging more than this advertises "not synced" */
   max_lag_ms: int(10, 600_000).default(1000),
+  /** a link silent this long (no frame, no pong to the pings sent every quarter of it) is dead: reconnect */
+  link_timeout_ms: int(100, 600_000).default(1500),
   /** hello to welcome, and a dial attempt */
   handshake_timeout_ms: int(100, 60_000).default(3000),
   /** at most this many standbys per master */

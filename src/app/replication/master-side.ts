@@ -8,6 +8,7 @@
 import type { RawData, WebSocket } from 'ws';
 import type { AuthenticatedPeer } from '../../adapters/replication/replication-server.js';
 import { rawBytes, rawText } from '../../adapters/replication/replication-server.js';
+import { watchLiveness } from '../../adapters/replication/link-liveness.js';
 import type { Logger } from '../../adapters/logger.js';
 import { CLOSE_PROTOCOL_ERROR, encodeControl, parseControl, truncateUtf8, type ControlMessage } from '../../core/replication/handshake-messages.js';
 import { PeerStream, type PeerStart, type PeerStep, type PeerStreamStats } from '../../core/replication/peer-stream.js';
@@ -30,6 +31,7 @@ export interface PeerStatus extends Partial<PeerStreamStats> {
 
 export interface MasterSideOptions {
   log: ReplicationLog;
+  linkTimeoutMs: number;
   maxPeerBufferBytes: number;
   syncTimeoutMs: number;
   logger: Logger;
@@ -58,6 +60,9 @@ export class MasterSide {
       if (entry.stream === undefined) this.#protocolError(entry, `no sync within ${this.#opts.syncTimeoutMs} ms of welcome`);
     }, this.#opts.syncTimeoutMs);
     ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(entry, data, isBinary));
+    watchLiveness(ws, this.#opts.linkTimeoutMs, (silentMs) =>
+      this.#opts.logger.warn('replication_peer_silent', { peer: peer.node, remote: peer.remote, silent_ms: silentMs, cause: 'no frame and no pong: link considered dead' }),
+    );
     ws.on('close', (code, reason) => {
       clearTimeout(timer);
       this.#peers.delete(ws);

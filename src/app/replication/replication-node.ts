@@ -57,6 +57,8 @@ export interface ReplicationStatus {
   peers: PeerStatus[];
   standby: { master: string | undefined; connected: boolean; lastError: string; applier: ApplierStatus } | undefined;
   refused: Record<number, number>;
+  /** Entries per replicated table, and each table's digest (hex) as this node's log sees it. */
+  tables: Record<string, { entries: number; digest: string }>;
 }
 
 export function loadReplicationTls(cluster: ClusterConfig): ReplicationTls | undefined {
@@ -106,11 +108,12 @@ export class ReplicationNode {
       onPeer: (peer) => this.#onPeer(peer),
       log: opts.logger,
     });
-    this.#master = new MasterSide({ log: this.log, maxPeerBufferBytes: r.max_peer_buffer_bytes, syncTimeoutMs: r.handshake_timeout_ms, logger: opts.logger, now: opts.now });
+    this.#master = new MasterSide({ log: this.log, linkTimeoutMs: r.link_timeout_ms, maxPeerBufferBytes: r.max_peer_buffer_bytes, syncTimeoutMs: r.handshake_timeout_ms, logger: opts.logger, now: opts.now });
     this.#applier = this.#newApplier();
     this.#standby = new StandbySide({
       applier: () => this.#applier,
       dial: { port: r.port, tls, identity, timeoutMs: r.handshake_timeout_ms },
+      linkTimeoutMs: r.link_timeout_ms,
       logger: opts.logger,
       now: opts.now,
       onSynced: (synced, cause) => this.#setSynced(synced, cause),
@@ -174,6 +177,7 @@ export class ReplicationNode {
           ? { master: this.#standby.target?.node, connected: this.#standby.connected, lastError: this.#standby.lastError, applier: this.#applier.status() }
           : undefined,
       refused: { ...this.#server.counters.refused },
+      tables: Object.fromEntries([...this.log.digests()].map(([name, d]) => [name, { entries: d.count, digest: d.value.toString(16) }])),
     };
   }
 

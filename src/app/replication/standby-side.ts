@@ -6,6 +6,7 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import { dialReplication, type DialOptions } from '../../adapters/replication/replication-dialer.js';
+import { watchLiveness } from '../../adapters/replication/link-liveness.js';
 import { rawBytes, rawText } from '../../adapters/replication/replication-server.js';
 import type { Logger } from '../../adapters/logger.js';
 import { CLOSE_PROTOCOL_ERROR, CLOSE_RESYNC, encodeControl, parseControl, truncateUtf8, type ControlMessage } from '../../core/replication/handshake-messages.js';
@@ -22,6 +23,7 @@ export interface MasterTarget {
 export interface StandbySideOptions {
   applier: () => ReplicaApplier;
   dial: Omit<DialOptions, 'host'>;
+  linkTimeoutMs: number;
   logger: Logger;
   now(): number;
   /** In step or not, with the reason; called on every change. */
@@ -112,6 +114,9 @@ export class StandbySide {
         peer.ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(peer.ws, data, isBinary));
         peer.ws.on('close', (code, reason) => this.#onClose(peer.ws, code, reason.toString('utf8')));
         peer.ws.on('error', () => undefined);
+        watchLiveness(peer.ws, this.#opts.linkTimeoutMs, (silentMs) =>
+          this.#opts.logger.warn('replication_master_silent', { master: peer.node, silent_ms: silentMs, cause: 'no frame and no pong: link considered dead' }),
+        );
         peer.ws.send(encodeControl(sync));
       },
       (err: unknown) => {
