@@ -31,8 +31,6 @@ export const replicationSchema = z.strictObject({
   max_peer_buffer_bytes: int(64 * 1024, 4096 * MIB).default(64 * MIB),
   /** the master sends per-table digests this often; a mismatch triggers a snapshot */
   digest_interval_ms: int(100, 3_600_000).default(5000),
-  /** a standby lagging more than this advertises "not synced" */
-  max_lag_ms: int(10, 600_000).default(1000),
   /** a link silent this long (no frame, no pong to the pings sent every quarter of it) is dead: reconnect */
   link_timeout_ms: int(100, 600_000).default(1500),
   /** hello to welcome, and a dial attempt */
