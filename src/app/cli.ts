@@ -79,7 +79,7 @@ function validate(args: string[]): number {
   if (!v.config) throw new UsageError('halo validate: --config FILE is required');
   const cfg = loadConfigFile(v.config);
   const c = cfg.cluster;
-  const election = c === undefined ? '; no cluster section: single node, no VIP' : `; cluster ${c.id} on ${c.interface}, priority ${c.priority}, adverts every ${c.advert_interval_ms} ms (${c.transport.mode}), VIP ${c.vips.map((x) => x.address).join(', ')}`;
+  const election = c === undefined ? '; no cluster section: single node, no VIP' : `; cluster ${c.id} on ${c.interface}, priority ${c.priority}, adverts every ${c.advert_interval_ms} ms (${c.transport.mode}), VIP ${c.vips.map((x) => x.address).join(', ')}, ${c.replication.enabled ? `tables replicated on port ${c.replication.port}${c.replication.tls ? ' (mutual TLS)' : ''}` : 'no table replication'}`;
   process.stdout.write(`${v.config}: ok (${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${cfg.services.map((s) => `${s.name} ${s.mode} :${s.listen.port}`).join(', ')}${election})\n`);
   return 0;
 }
