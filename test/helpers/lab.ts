@@ -1,11 +1,12 @@
 /**
  * Test helpers around `Lab` (src/app/lab): unique lab names, reading a node's JSON log,
- * and measuring a failover with the client probe.
+ * measuring a failover with the client probe, and for replication: nodes' status lines
+ * (SIGUSR2), tables in step, client jobs.
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { Lab, type LabOptions, type LabStatus } from '../../src/app/lab/index.js';
+import { LAB_HTTP_PORT, LAB_VIP, Lab, type ClientEvent, type HttpJob, type LabOptions, type LabStatus, type NodeStatusLine } from '../../src/app/lab/index.js';
 import { waitForAsync } from './wait.js';
 import type { OutageReport, ProbeSample } from '../../src/app/lab/outages.js';
 
@@ -110,4 +111,96 @@ export async function waitMaster(lab: Lab, name: string, timeoutMs = 8000): Prom
     throw new Error(`${err.message}; last status: ${JSON.stringify(last?.nodes.map((n) => ({ n: n.name, state: n.state, vip: n.holdsVip, running: n.running })))}`);
   });
   return last as LabStatus;
+}
+
+/** A node's log events stamped at or after `sinceMs` (wall clock), in file order. */
+export function labLogEventsSince(lab: Lab, node: string, sinceMs: number): Record<string, unknown>[] {
+  return labLogEvents(lab, node).filter((e) => typeof e['timestamp'] === 'string' && Date.parse(e['timestamp']) >= sinceMs);
+}
+
+export function isSyncedStandby(s: NodeStatusLine): boolean {
+  return s.replication?.role === 'standby' && s.replication.synced;
+}
+
+/** Poll the node's SIGUSR2 status line every 100 ms until `cond` holds (bounded). */
+export async function waitNodeStatus(lab: Lab, node: string, cond: (s: NodeStatusLine) => boolean, what: string, timeoutMs = 10_000): Promise<NodeStatusLine> {
+  let last: NodeStatusLine | undefined;
+  await waitForAsync(async () => cond((last = await lab.nodeStatus(node))), `${node}: ${what}`, timeoutMs, 100).catch((err: Error) => {
+    throw new Error(`${err.message}; last replication status: ${JSON.stringify({ election: last?.election?.state, replication: { ...last?.replication, log: undefined } })}`);
+  });
+  return last as NodeStatusLine;
+}
+
+export interface InStep {
+  master: NodeStatusLine;
+  standby: NodeStatusLine;
+}
+
+/**
+ * Until the standby is synced and reports the same entries and digest as the master
+ * for each table (and `entries` of them when given): both nodes are asked at once.
+ */
+export async function waitTablesInStep(lab: Lab, tables: string[], opts: { entries?: number; master?: string; standby?: string; timeoutMs?: number } = {}): Promise<InStep> {
+  const master = opts.master ?? 'lb1';
+  const standby = opts.standby ?? 'lb2';
+  let last: InStep | undefined;
+  const inStep = (p: InStep) =>
+    isSyncedStandby(p.standby) &&
+    tables.every((t) => {
+      const m = p.master.replication?.tables[t];
+      const s = p.standby.replication?.tables[t];
+      return m !== undefined && s !== undefined && m.digest === s.digest && m.entries === s.entries && (opts.entries === undefined || s.entries === opts.entries);
+    });
+  await waitForAsync(
+    async () => {
+      const [m, s] = await Promise.all([lab.nodeStatus(master), lab.nodeStatus(standby)]);
+      last = { master: m, standby: s };
+      return inStep(last);
+    },
+    `${standby} synced with ${master} on ${tables.join(', ')}${opts.entries !== undefined ? ` (${opts.entries} entries)` : ''}`,
+    opts.timeoutMs ?? 10_000,
+    100,
+  ).catch((err: Error) => {
+    const view = (s: NodeStatusLine | undefined) => ({ synced: s?.replication?.synced, role: s?.replication?.role, tables: Object.fromEntries(tables.map((t) => [t, s?.replication?.tables[t]])) });
+    throw new Error(`${err.message}; last: ${master} ${JSON.stringify(view(last?.master))}, ${standby} ${JSON.stringify(view(last?.standby))}`);
+  });
+  return last as InStep;
+}
+
+/** Every table both nodes list, for comparing whole replicas. */
+export function tableNames(s: NodeStatusLine): string[] {
+  return Object.keys(s.replication?.tables ?? {}).sort();
+}
+
+export type HttpResult = Extract<ClientEvent, { type: 'http' }>;
+
+/** Run an http client job to the end; its results in request order. */
+export async function httpRequests(lab: Lab, job: Omit<HttpJob, 'mode'>): Promise<HttpResult[]> {
+  const events = await lab.client({ mode: 'http', ...job }).done;
+  return events.flatMap((e) => (e.type === 'http' ? [e] : [])).sort((a, b) => a.i - b.i);
+}
+
+/** Until a request from the client's own address to the VIP is served through `node` (after a takeover: ARP settled). */
+export async function waitServedBy(lab: Lab, node: string, port = LAB_HTTP_PORT, timeoutMs = 8000): Promise<void> {
+  let last: HttpResult | undefined;
+  await waitForAsync(
+    async () => {
+      [last] = await httpRequests(lab, { host: LAB_VIP, port, requests: [{}], timeoutMs: 500 });
+      return last?.ok === true && last.node === node;
+    },
+    `the VIP (port ${port}) to be served through ${node}`,
+    timeoutMs,
+    50,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last answer: ${JSON.stringify(last)}`);
+  });
+}
+
+/** Every lb node running, `master` the master holding the VIP, `standby` synced with it: the state each replication test starts from. */
+export async function ensureReplicatedPair(lab: Lab, master = 'lb1', standby = 'lb2', timeoutMs = 20_000): Promise<void> {
+  lab.stopClients();
+  const s = await lab.status();
+  for (const n of s.nodes) if (!n.running) await lab.start(n.name);
+  await waitMaster(lab, master, timeoutMs);
+  await waitNodeStatus(lab, standby, isSyncedStandby, `synced standby of ${master}`, timeoutMs);
 }

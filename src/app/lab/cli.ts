@@ -2,8 +2,11 @@
  * `halo lab ...`: build, break and watch a halo cluster in network namespaces. Usage
  * errors (a bad flag, an unknown node, no root) exit 2 through the main CLI's UsageError.
  */
+import { createInterface } from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../cli.js';
+import { startClientAgent } from './client-agent.js';
+import { parseClientCommand, parseClientJob } from './client-jobs.js';
 import { formatSummary, formatWindow, type ProbeSample } from './outages.js';
 import { DEFAULT_LAB_NAME, LAB_HTTP_PORT, LAB_VIP, LAB_NAME_PATTERN, labHosts } from './plan.js';
 import { MAX_PROBE_SECONDS } from './probe.js';
@@ -15,7 +18,7 @@ import { Lab } from './topology.js';
 export const LAB_HELP = `halo lab — a halo cluster in network namespaces on this machine (needs root, no Docker)
 
 Usage:
-  halo lab up [--nodes 2|3] [--name NAME] [--interval-ms N] [--no-election]
+  halo lab up [--nodes 2|3] [--backends 2|3] [--name NAME] [--interval-ms N] [--no-election]
   halo lab down [--name NAME]
   halo lab status [--json] [--name NAME]
   halo lab probe [--seconds N] [--target ADDR:PORT] [--json] [--name NAME]
@@ -24,12 +27,12 @@ Usage:
   halo lab partition|heal NODE [--name NAME]
   halo lab logs [-f] [--lines N] [--backends] [--json] [--name NAME]
 
-NODE: lb1, lb2 (lb3 with --nodes 3), be1, be2.
+NODE: lb1, lb2 (lb3 with --nodes 3), be1, be2 (be3 with --backends 3).
   kill = SIGKILL (crash); stop = SIGTERM (planned); linkdown = the node's switch port
   down (carrier lost); partition = the switch stops forwarding to it (carrier kept).
-Network 10.77.0.0/24: lbK .1K, be1 .21, be2 .22, client .31, VIP .100 (http :80, udp :53).
+Network 10.77.0.0/24: lbK .1K, beK .2K, client .31, VIP .100 (http :80, udp :53).
 --interval-ms sets cluster.advert_interval_ms; --no-election runs the data plane only.
-Namespaces NAME-sw (bridge br0), NAME-lb1.., NAME-be1, NAME-be2, NAME-client;
+Namespaces NAME-sw (bridge br0), NAME-lb1.., NAME-be1.., NAME-client;
 configs, state and logs in /run/halo-lab/NAME. NAME defaults to ${DEFAULT_LAB_NAME}.`;
 
 const NODE_COMMANDS = ['kill', 'stop', 'start', 'linkdown', 'linkup', 'partition', 'heal'] as const;
@@ -75,17 +78,19 @@ function interrupted(): { signal: AbortSignal; dispose: () => void } {
 }
 
 async function up(args: string[]): Promise<number> {
-  const { values: v } = parse(args, { ...NAME, nodes: { type: 'string' }, 'interval-ms': { type: 'string' }, 'no-election': { type: 'boolean' } }, 'up', 0);
+  const { values: v } = parse(args, { ...NAME, nodes: { type: 'string' }, backends: { type: 'string' }, 'interval-ms': { type: 'string' }, 'no-election': { type: 'boolean' } }, 'up', 0);
   const nodes = intFlag(v.nodes, '--nodes', 2, 3) ?? 2;
+  const backends = intFlag(v.backends, '--backends', 2, 3) ?? 2;
   const interval = intFlag(v['interval-ms'], '--interval-ms', 10, 10_000);
-  const lab = new Lab({ name: labFor(v.name).name, nodes: nodes as 2 | 3, election: v['no-election'] !== true, ...(interval !== undefined ? { clusterOverrides: { advert_interval_ms: interval } } : {}) });
+  const lab = new Lab({ name: labFor(v.name).name, nodes: nodes as 2 | 3, backends: backends as 2 | 3, election: v['no-election'] !== true, ...(interval !== undefined ? { clusterOverrides: { advert_interval_ms: interval } } : {}) });
   const state = await lab.up();
-  const hosts = labHosts(state.name, state.nodes);
+  const hosts = labHosts(state.name, state.nodes, lab.backends);
   const lbs = hosts.filter((h) => h.role === 'lb');
   const flag = state.name === DEFAULT_LAB_NAME ? '' : ` --name ${state.name}`;
   const cmd = (c: string) => `halo lab ${c}${flag}`.padEnd(30 + flag.length);
-  out(`lab ${state.name} is up: ${lbs.map((h) => `${h.name} ${h.address}`).join(', ')}; backends be1 10.77.0.21, be2 10.77.0.22; client 10.77.0.31`);
-  out(`VIP ${state.vip} (http :80 -> be1/be2 :8080, udp :53 -> :5353)${state.election ? '' : ', election off: no node takes the VIP'}`);
+  const bes = hosts.filter((h) => h.role === 'backend');
+  out(`lab ${state.name} is up: ${lbs.map((h) => `${h.name} ${h.address}`).join(', ')}; backends ${bes.map((h) => `${h.name} ${h.address}`).join(', ')}; client 10.77.0.31`);
+  out(`VIP ${state.vip} (http :80 -> ${bes.map((h) => h.name).join('/')} :8080, udp :53 -> :5353)${state.election ? '' : ', election off: no node takes the VIP'}`);
   out(`configs, state and logs: ${state.stateDir}`);
   out();
   out('Next:');
@@ -227,6 +232,39 @@ async function probeAgent(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The hidden agent `Lab.client()` starts inside the client namespace: one job (JSON),
+ * events as JSON lines out, commands as JSON lines in; stdin's end or a signal ends it.
+ */
+async function clientAgent(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { job: { type: 'string' } }, 'client-agent', 0);
+  if (v.job === undefined) throw new UsageError('halo lab client-agent: --job JSON is required');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(v.job);
+  } catch (err) {
+    throw new UsageError(`halo lab client-agent: --job is not JSON (${(err as Error).message})`);
+  }
+  const agent = startClientAgent(parseClientJob(raw), (line) => process.stdout.write(`${line}\n`));
+  const input = createInterface({ input: process.stdin });
+  input.on('line', (line) => {
+    const cmd = parseClientCommand(line);
+    if (cmd !== undefined) agent.command(cmd);
+  });
+  input.on('close', () => agent.stop('stdin closed'));
+  const stop = interrupted();
+  stop.signal.addEventListener('abort', () => agent.stop('signal'), { once: true });
+  try {
+    await agent.done;
+  } finally {
+    stop.dispose();
+    input.removeAllListeners('close');
+    input.close();
+    process.stdin.destroy(); // or the open stdin keeps the process alive
+  }
+  return 0;
+}
+
 export async function labMain(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
@@ -235,6 +273,7 @@ export async function labMain(args: string[]): Promise<number> {
   }
   if (!isRoot()) throw new UsageError(`halo lab ${command}: needs root (it creates network namespaces and runs processes in them); try: sudo halo lab ${command}`);
   if (command === 'probe-agent') return probeAgent(rest);
+  if (command === 'client-agent') return clientAgent(rest);
   if (command === 'up') return up(rest);
   if (command === 'down') return down(rest);
   if (command === 'status') return status(rest);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../config/load.js';
-import { deepMerge, nodeConfig, type NodeConfigInput } from './configs.js';
+import { deepMerge, needsCookieSecret, nodeConfig, type NodeConfigInput } from './configs.js';
 import { labHosts } from './plan.js';
 
 function input(node: string, nodes: number, extra: Partial<NodeConfigInput> = {}): NodeConfigInput {
@@ -50,6 +50,60 @@ describe('lab node configs', () => {
   it('a bad override is caught by the schema, naming its path', () => {
     const cfg = nodeConfig(input('lb1', 2, { clusterOverrides: { advert_interval_ms: 5 } }));
     expect(() => parseConfig(stringify(cfg))).toThrow(/cluster\.advert_interval_ms/);
+  });
+});
+
+describe('lab node configs: backends and service overrides', () => {
+  const route = (cfg: ReturnType<typeof parseConfig>) =>
+    cfg.services.map((s) => `${s.name}/${s.mode}/${s.algorithm}/:${s.listen.port}->${s.backends.map((b) => `${b.name}@${b.address}:${b.port}`).join(',')}`);
+
+  it('a third backend: be3 at .23 serves every service', () => {
+    const cfg = parseConfig(stringify(nodeConfig(input('lb1', 2, { backends: 3 }))));
+    expect(route(cfg)).toEqual([
+      'web/http/round_robin/:80->be1@10.77.0.21:8080,be2@10.77.0.22:8080,be3@10.77.0.23:8080',
+      'echo/udp/round_robin/:53->be1@10.77.0.21:5353,be2@10.77.0.22:5353,be3@10.77.0.23:5353',
+    ]);
+  });
+
+  it('overrides merge into web and echo; unknown names add services on the demo ports; the cookie secret is filled in', () => {
+    const cfg = parseConfig(stringify(nodeConfig(input('lb2', 2, {
+      backends: 3,
+      cookieSecretFile: '/run/halo-lab/t/cookie.key',
+      services: {
+        web: { persistence: { type: 'source_ip', ttl_ms: 60_000 } },
+        echo: { udp_flow_idle_ms: 5000 },
+        sticky: { mode: 'http', listen: { port: 81 }, persistence: { type: 'cookie', ttl_ms: 60_000 } },
+        conns: { mode: 'tcp', listen: { port: 82 }, algorithm: 'least_connections', backends: [{ name: 'be1', address: '10.77.0.21', port: 8080 }] },
+        own: { mode: 'http', listen: { port: 83 }, persistence: { type: 'cookie', secret_env: 'OWN_SECRET' } },
+      },
+    }))));
+    expect(route(cfg)).toEqual([
+      'web/http/round_robin/:80->be1@10.77.0.21:8080,be2@10.77.0.22:8080,be3@10.77.0.23:8080',
+      'echo/udp/round_robin/:53->be1@10.77.0.21:5353,be2@10.77.0.22:5353,be3@10.77.0.23:5353',
+      'sticky/http/round_robin/:81->be1@10.77.0.21:8080,be2@10.77.0.22:8080,be3@10.77.0.23:8080',
+      'conns/tcp/least_connections/:82->be1@10.77.0.21:8080',
+      'own/http/round_robin/:83->be1@10.77.0.21:8080,be2@10.77.0.22:8080,be3@10.77.0.23:8080',
+    ]);
+    const svc = (n: string) => cfg.services.find((s) => s.name === n);
+    expect(svc('web')?.persistence).toMatchObject({ type: 'source_ip', ttl_ms: 60_000 });
+    expect(svc('web')?.health_check).toMatchObject({ type: 'tcp', interval_ms: 500 });
+    expect(svc('echo')?.udp_flow_idle_ms).toBe(5000);
+    expect(svc('sticky')?.persistence).toMatchObject({ type: 'cookie', secret_file: '/run/halo-lab/t/cookie.key' });
+    expect(svc('sticky')?.health_check).toMatchObject({ type: 'tcp', interval_ms: 500 });
+    expect(svc('own')?.persistence.secret_file).toBeUndefined();
+    expect(svc('own')?.persistence.secret_env).toBe('OWN_SECRET');
+  });
+
+  it('an added service without mode or port is refused, naming it', () => {
+    expect(() => nodeConfig(input('lb1', 2, { services: { extra: { listen: { port: 90 } } } }))).toThrow('services.extra: a service the lab does not define needs mode and listen.port');
+    expect(() => nodeConfig(input('lb1', 2, { services: { extra: { mode: 'tcp' } } }))).toThrow(/services\.extra/);
+  });
+
+  it('the lab writes a cookie secret only when a cookie service names none', () => {
+    expect(needsCookieSecret({})).toBe(false);
+    expect(needsCookieSecret({ web: { persistence: { type: 'source_ip' } } })).toBe(false);
+    expect(needsCookieSecret({ web: { persistence: { type: 'cookie', secret_file: '/x' } } })).toBe(false);
+    expect(needsCookieSecret({ web: { persistence: { type: 'cookie' } } })).toBe(true);
   });
 });
 

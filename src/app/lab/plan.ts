@@ -1,7 +1,8 @@
 /**
  * The lab's addressing plan, fixed so that every lab looks the same and a person can
  * read `ip` output without a map: 10.77.0.0/24, lbK = .1K, beK = .2K, client = .31,
- * VIP = .100. Pure: the probe agent and the status code both name nodes from it.
+ * VIP = .100, the client's extra source addresses .160 up. Pure: the probe agent and
+ * the status code both name nodes from it.
  */
 
 export const LAB_SUBNET_PREFIX = '10.77.0';
@@ -16,6 +17,13 @@ export const LAB_UDP_PORT = 53;
 export const BACKEND_HTTP_PORT = 8080;
 export const BACKEND_UDP_PORT = 5353;
 export const DEFAULT_LAB_NAME = 'halo-lab';
+/** The replication listener's default port (cluster.replication.port). */
+export const LAB_REPLICATION_PORT = 7947;
+/** Extra client source addresses: .160 up to .254, clear of every host and of the VIP. */
+export const CLIENT_EXTRA_FIRST = 160;
+export const CLIENT_EXTRA_MAX = 254 - CLIENT_EXTRA_FIRST + 1;
+
+export type BackendCount = 2 | 3;
 
 export type HostRole = 'lb' | 'backend' | 'client';
 
@@ -38,19 +46,24 @@ export function lbNames(nodes: number): string[] {
   return Array.from({ length: nodes }, (_, i) => `lb${i + 1}`);
 }
 
-export function labHosts(lab: string, nodes: number): LabHost[] {
+export function labHosts(lab: string, nodes: number, backends: BackendCount = 2): LabHost[] {
   const host = (name: string, role: HostRole, last: number): LabHost => ({ name, role, namespace: `${lab}-${name}`, address: `${LAB_SUBNET_PREFIX}.${last}` });
   return [
     ...lbNames(nodes).map((n, i) => host(n, 'lb', 11 + i)),
-    host('be1', 'backend', 21),
-    host('be2', 'backend', 22),
+    ...Array.from({ length: backends }, (_, i) => host(`be${i + 1}`, 'backend', 21 + i)),
     host('client', 'client', 31),
   ];
 }
 
 /** Every namespace of a lab, the switch last (so hosts' veth ends go first on delete). */
-export function labNamespaces(lab: string, nodes: number): string[] {
-  return [...labHosts(lab, nodes).map((h) => h.namespace), switchNamespace(lab)];
+export function labNamespaces(lab: string, nodes: number, backends: BackendCount = 2): string[] {
+  return [...labHosts(lab, nodes, backends).map((h) => h.namespace), switchNamespace(lab)];
+}
+
+/** The client's i-th extra source address (0-based): 10.77.0.160 + i. */
+export function clientExtraAddress(i: number): string {
+  if (!Number.isInteger(i) || i < 0 || i >= CLIENT_EXTRA_MAX) throw new RangeError(`client extra address index: expected 0-${CLIENT_EXTRA_MAX - 1}, got ${i}`);
+  return `${LAB_SUBNET_PREFIX}.${CLIENT_EXTRA_FIRST + i}`;
 }
 
 /** Whether a namespace name belongs to this lab (by shape, for cleanup without state.json). */

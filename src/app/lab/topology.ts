@@ -11,11 +11,16 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../config/load.js';
 import { HaloError } from '../../core/errors.js';
-import { nodeConfig, type ClusterOverrides } from './configs.js';
+import { needsCookieSecret, nodeConfig, type ClusterOverrides, type ServiceOverrides } from './configs.js';
+import { addClientAddresses } from './client-addresses.js';
+import type { ClientEvent, ClientJob } from './client-jobs.js';
+import { ClientRun } from './client-run.js';
+import { requestStatusLine, STATUS_TIMEOUT_MS, type NodeStatusLine } from './node-status.js';
+import { cutReplicationLink, restoreReplicationLink } from './replication-cut.js';
 import { cmdlineIs, hostArgv, isHostProcess, startHostProcess } from './host-process.js';
 import { tailLogs, type TailOptions } from './logs.js';
 import { buildSwitch, plugHost, setPortForwarding, setPortLink } from './network.js';
-import { DEFAULT_LAB_NAME, LAB_HTTP_PORT, LAB_NAME_PATTERN, LAB_VIP, LAB_VIP_CIDR, isLabNamespace, labHosts, switchNamespace } from './plan.js';
+import { DEFAULT_LAB_NAME, LAB_HTTP_PORT, LAB_NAME_PATTERN, LAB_REPLICATION_PORT, LAB_VIP, LAB_VIP_CIDR, isLabNamespace, labHosts, switchNamespace, type BackendCount } from './plan.js';
 import { runProbe, type ProbeResult } from './probe.js';
 import { defaultStateDir, readState, STATE_VERSION, writeState, type HostState, type LabState } from './state.js';
 import { labStatus, type LabStatus } from './status.js';
@@ -26,6 +31,8 @@ export interface LabOptions {
   /** prefix of every namespace; default "halo-lab" */
   name?: string;
   nodes?: 2 | 3;
+  /** demo backends be1..beN; default 2 */
+  backends?: BackendCount;
   /** default /run/halo-lab/NAME */
   stateDir?: string;
   /** how to start halo; default [node, <repo>/bin/halo.js] */
@@ -36,6 +43,8 @@ export interface LabOptions {
   clusterOverrides?: ClusterOverrides;
   /** merged after clusterOverrides, per node (lb1, lb2, lb3) */
   perNode?: Partial<Record<string, ClusterOverrides>>;
+  /** every node's services: merged into web and echo by name, other names added (configs.ts) */
+  services?: ServiceOverrides;
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -55,6 +64,7 @@ export interface StopReport {
 
 export const STOP_TIMEOUT_MS = 15_000;
 const KILL_TIMEOUT_MS = 5000;
+const COOKIE_KEY_FILE = 'cookie.key';
 
 /** bin/halo.js next to this module's package: src/app/lab (tsx) and dist/app/lab alike are three levels down. */
 export function defaultHaloCommand(): string[] {
@@ -69,15 +79,19 @@ function labError(message: string, details: Record<string, unknown> = {}): HaloE
 export class Lab {
   readonly name: string;
   readonly nodes: 2 | 3;
+  readonly backends: BackendCount;
   readonly stateDir: string;
   readonly haloCommand: string[];
   readonly #opts: LabOptions;
+  readonly #clients = new Set<ClientRun>();
 
   constructor(opts: LabOptions = {}) {
     this.name = opts.name ?? DEFAULT_LAB_NAME;
     if (!LAB_NAME_PATTERN.test(this.name)) throw labError(`lab name "${this.name}": expected letters, digits, ".", "_" or "-", at most 40, starting with a letter or digit`);
     this.nodes = opts.nodes ?? 2;
     if (this.nodes !== 2 && this.nodes !== 3) throw labError(`nodes: expected 2 or 3, got ${String(this.nodes)}`);
+    this.backends = opts.backends ?? 2;
+    if (this.backends !== 2 && this.backends !== 3) throw labError(`backends: expected 2 or 3, got ${String(this.backends)}`);
     this.stateDir = opts.stateDir ?? defaultStateDir(this.name);
     this.haloCommand = opts.haloCommand ?? defaultHaloCommand();
     this.#opts = opts;
@@ -114,6 +128,8 @@ export class Lab {
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     const keyFile = join(this.stateDir, 'cluster.key');
     writeFileSync(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    // Every node must sign cookies with the same secret: one file for the whole lab.
+    if (needsCookieSecret(this.#opts.services ?? {})) writeFileSync(join(this.stateDir, COOKIE_KEY_FILE), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     const state: LabState = {
       version: STATE_VERSION,
       name: this.name,
@@ -126,7 +142,7 @@ export class Lab {
       election: this.#opts.election ?? true,
       haloCommand: this.haloCommand,
       createdAt: new Date().toISOString(),
-      hosts: labHosts(this.name, this.nodes).map((h) => ({
+      hosts: labHosts(this.name, this.nodes, this.backends).map((h) => ({
         ...h,
         ...(h.role === 'lb' ? { config: join(this.stateDir, `${h.name}.yaml`) } : {}),
         ...(h.role !== 'client' ? { log: join(this.stateDir, `${h.name}.log`) } : {}),
@@ -162,6 +178,9 @@ export class Lab {
         keyFile: state.keyFile,
         election: state.election,
         logLevel: this.#opts.logLevel ?? 'info',
+        backends: this.backends,
+        ...(this.#opts.services !== undefined ? { services: this.#opts.services } : {}),
+        ...(needsCookieSecret(this.#opts.services ?? {}) ? { cookieSecretFile: join(state.stateDir, COOKIE_KEY_FILE) } : {}),
         ...(this.#opts.clusterOverrides !== undefined ? { clusterOverrides: this.#opts.clusterOverrides } : {}),
         ...(this.#opts.perNode?.[host.name] !== undefined ? { nodeOverrides: this.#opts.perNode[host.name] } : {}),
       });
@@ -182,6 +201,7 @@ export class Lab {
     } catch {
       state = undefined; // unreadable: fall back to the name prefix
     }
+    this.stopClients();
     const killed: number[] = [];
     // A recorded process outside any listed namespace (its name deleted under it) is
     // only found by PID; the command line check keeps a reused PID safe.
@@ -210,7 +230,7 @@ export class Lab {
     } catch {
       return;
     }
-    const ours = new Set(['state.json', 'cluster.key', ...(state?.hosts ?? []).flatMap((h) => [h.config, h.log]).filter((f): f is string => f !== undefined).map((f) => f.slice(f.lastIndexOf('/') + 1))]);
+    const ours = new Set(['state.json', 'cluster.key', COOKIE_KEY_FILE, ...(state?.hosts ?? []).flatMap((h) => [h.config, h.log]).filter((f): f is string => f !== undefined).map((f) => f.slice(f.lastIndexOf('/') + 1))]);
     for (const e of entries) {
       if (ours.has(e) || /^(lb\d|be\d)\.(yaml|log)$/.test(e) || /^state\.json\.\d+\.tmp$/.test(e)) {
         try {
@@ -296,10 +316,8 @@ export class Lab {
   /** New connections from the client namespace (to the VIP unless told otherwise) every 10 ms. */
   async probe(opts: { seconds: number; host?: string; port?: number; onSample?: (s: ProbeSample) => void; stop?: AbortSignal }): Promise<ProbeResult> {
     const state = this.state();
-    const client = state.hosts.find((h) => h.role === 'client');
-    if (client === undefined) throw labError('the lab state has no client host');
     return runProbe({
-      namespace: client.namespace,
+      namespace: this.#client(state).namespace,
       haloCommand: state.haloCommand,
       host: opts.host ?? LAB_VIP,
       port: opts.port ?? LAB_HTTP_PORT,
@@ -313,6 +331,49 @@ export class Lab {
   async pids(): Promise<number[]> {
     const listed = (await netnsList()).filter((ns) => isLabNamespace(this.name, ns));
     return (await Promise.all(listed.map((ns) => netnsPids(ns)))).flat();
+  }
+
+  #client(state: LabState): HostState {
+    const client = state.hosts.find((h) => h.role === 'client');
+    if (client === undefined) throw labError('the lab state has no client host');
+    return client;
+  }
+
+  /** The client's first `count` extra source addresses (10.77.0.160 up), added where missing. */
+  async addClientAddresses(count: number): Promise<string[]> {
+    return addClientAddresses(this.#client(this.state()).namespace, count);
+  }
+
+  /** Start a client job in the client namespace (client-jobs.ts); stopClients() or down() end it. */
+  client(job: ClientJob, opts: { onEvent?: (e: ClientEvent) => void } = {}): ClientRun {
+    const state = this.state();
+    const run = new ClientRun({ namespace: this.#client(state).namespace, haloCommand: state.haloCommand, job, ...opts });
+    this.#clients.add(run);
+    run.done.finally(() => this.#clients.delete(run)).catch(() => undefined);
+    return run;
+  }
+
+  /** SIGKILL every client agent this Lab object started that still runs. */
+  stopClients(): void {
+    for (const run of this.#clients) run.kill();
+  }
+
+  /** `kill -USR2` the node and read back the status line it logs (bounded wait). */
+  async nodeStatus(node: string, timeoutMs = STATUS_TIMEOUT_MS): Promise<NodeStatusLine> {
+    const state = this.state();
+    return requestStatusLine(state.haloCommand, this.#host(state, node), timeoutMs);
+  }
+
+  /** DROP the replication port both ways inside the node's namespace (iptables); restoreReplication undoes it. */
+  async cutReplication(node: string, port = LAB_REPLICATION_PORT): Promise<void> {
+    const state = this.state();
+    await cutReplicationLink(this.#host(state, node).namespace, port);
+  }
+
+  /** Remove every cut rule from the node's namespace; how many there were. */
+  async restoreReplication(node: string): Promise<number> {
+    const state = this.state();
+    return restoreReplicationLink(this.#host(state, node).namespace);
   }
 
   #savePid(node: string, pid: number): void {
