@@ -10,7 +10,7 @@ import type { AuthenticatedPeer } from '../../adapters/replication/replication-s
 import { rawBytes, rawText } from '../../adapters/replication/replication-server.js';
 import { watchLiveness } from '../../adapters/replication/link-liveness.js';
 import type { Logger } from '../../adapters/logger.js';
-import { CLOSE_PROTOCOL_ERROR, encodeControl, parseControl, truncateUtf8, type ControlMessage } from '../../core/replication/handshake-messages.js';
+import { CLOSE_PROTOCOL_ERROR, CLOSE_RESYNC, encodeControl, parseControl, truncateUtf8, type ControlMessage } from '../../core/replication/handshake-messages.js';
 import { PeerStream, type PeerStart, type PeerStep, type PeerStreamStats } from '../../core/replication/peer-stream.js';
 import type { ReplicationLog } from '../../core/replication/replication-log.js';
 
@@ -27,6 +27,11 @@ export interface PeerStatus extends Partial<PeerStreamStats> {
   node: string;
   remote: string;
   connectedForMs: number;
+  /** Streaming: it has the snapshot (or resumed) and gets every update. */
+  synced: boolean;
+  /** Times this standby asked for a fresh snapshot (gap, digest mismatch), and the last reason. */
+  resyncs: number;
+  lastResync: string | undefined;
 }
 
 export interface MasterSideOptions {
@@ -42,6 +47,8 @@ export class MasterSide {
   readonly #opts: MasterSideOptions;
   readonly #peers = new Map<WebSocket, Peer>();
   readonly counters = { protocolErrors: 0, cuts: 0, snapshots: 0, resumes: 0 };
+  /** By standby node name: survives its reconnects. */
+  readonly #resyncs = new Map<string, { count: number; last: string }>();
 
   constructor(opts: MasterSideOptions) {
     this.#opts = opts;
@@ -66,6 +73,10 @@ export class MasterSide {
     ws.on('close', (code, reason) => {
       clearTimeout(timer);
       this.#peers.delete(ws);
+      if (code === CLOSE_RESYNC) {
+        const r = this.#resyncs.get(peer.node) ?? { count: 0, last: '' };
+        this.#resyncs.set(peer.node, { count: r.count + 1, last: reason.toString('utf8') });
+      }
       this.#opts.logger.info('replication_peer_gone', { peer: peer.node, remote: peer.remote, close_code: code, cause: reason.toString('utf8') || 'closed' });
     });
   }
@@ -123,6 +134,9 @@ export class MasterSide {
       remote: p.peer.remote,
       connectedForMs: Math.round(now - p.since),
       ...(p.stream ? p.stream.stats(now) : { phase: 'idle' as const }),
+      synced: p.stream?.phase === 'streaming',
+      resyncs: this.#resyncs.get(p.peer.node)?.count ?? 0,
+      lastResync: this.#resyncs.get(p.peer.node)?.last,
     }));
   }
 
