@@ -3,13 +3,11 @@
  * (persistence first, then the pool's balancer), and accounting into balancers, tables and
  * metrics. Proxies own sockets and call in with `now`; nothing here does I/O or waits.
  */
-import type { BackendConfig, ServiceConfig } from '../../config/schema.js';
-import type { Balancer } from '../balancer/balancer.js';
-import { createBalancer } from '../balancer/create-balancer.js';
+import type { ServiceConfig } from '../../config/schema.js';
 import { sourceIpKey } from '../balancer/keys.js';
 import { ClientConnectionLimiter } from '../limits/client-connections.js';
 import { RateLimiter } from '../limits/rate-limiter.js';
-import { ServiceMetrics, type BackendMetrics, type MetricsSnapshot } from '../metrics/service-metrics.js';
+import { ServiceMetrics, type MetricsSnapshot } from '../metrics/service-metrics.js';
 import { compileRules, type RouteMatcher } from '../routing/rules.js';
 import { ConnectionTable } from '../tables/connection-table.js';
 import { CookieSigner, setCookieHeader } from '../tables/cookie-signer.js';
@@ -17,6 +15,7 @@ import { PersistenceTable } from '../tables/persistence-table.js';
 import { UdpFlowTable, type UdpFlowEntry } from '../tables/udp-flow-table.js';
 import type { ReplicationRecord } from '../replication/wire-records.js';
 import type { ApplyResult, ReplicaRole, ReplicaStatus, SourceTable } from './replica-types.js';
+import { BackendPools, type BackendState, type PoolState } from './backend-pools.js';
 import { ServiceReplica, type ReplicaLoad } from './service-replica.js';
 import type {
   Admission,
@@ -43,22 +42,6 @@ export interface DispatcherOptions {
   readonly bootTag?: string;
 }
 
-interface BackendState {
-  readonly target: BackendTarget;
-  readonly config: BackendConfig;
-  readonly metrics: BackendMetrics;
-  up: boolean;
-  active: number;
-}
-
-interface PoolState {
-  readonly name: string;
-  readonly balancer: Balancer;
-  readonly backends: Map<string, BackendState>;
-  /** Backends at their max_connections cap: the balancer must avoid them. */
-  readonly capped: Set<string>;
-}
-
 const OK: Admission = Object.freeze({ ok: true });
 const reject = (reason: RejectReason): Admission => ({ ok: false, reason });
 
@@ -67,7 +50,7 @@ export class Dispatcher implements ServiceDispatcher {
   readonly connections: ConnectionTable;
   readonly flows: UdpFlowTable;
   readonly persistence: PersistenceTable | undefined;
-  private readonly pools = new Map<string, PoolState>();
+  private readonly pools: BackendPools;
   private readonly router: RouteMatcher;
   private readonly perClient: ClientConnectionLimiter;
   private readonly rate: RateLimiter | undefined;
@@ -85,8 +68,9 @@ export class Dispatcher implements ServiceDispatcher {
     opts: DispatcherOptions = {},
   ) {
     this.metrics = new ServiceMetrics({ service: service.name });
-    this.addPool('default', service.algorithm, service.backends);
-    for (const pool of service.pools) this.addPool(pool.name, pool.algorithm, pool.backends);
+    this.pools = new BackendPools(this.metrics);
+    this.pools.add('default', service.algorithm, service.backends);
+    for (const pool of service.pools) this.pools.add(pool.name, pool.algorithm, pool.backends);
     this.router = compileRules(service.rules);
     this.perClient = new ClientConnectionLimiter(service.limits.max_connections_per_client);
     const rps = service.limits.requests_per_second_per_client;
@@ -114,37 +98,23 @@ export class Dispatcher implements ServiceDispatcher {
 
   /** Replicated entries count like local ones on the balancer, but not in this node's metrics. */
   private replicaLoad(): ReplicaLoad {
-    const find = (pool: string, backend: string) => this.stateOf({ pool, name: backend });
+    const find = (pool: string, backend: string) => this.pools.stateOf({ pool, name: backend });
     const counts = this.service.mode !== 'http';
     return {
       knows: (pool, backend) => find(pool, backend) !== undefined,
       start: (pool, backend) => {
         const f = find(pool, backend);
-        if (f && counts) this.loadStart(f.pool, f.state);
+        if (f && counts) this.pools.loadStart(f.pool, f.state);
       },
       end: (pool, backend) => {
         const f = find(pool, backend);
-        if (f && counts) this.loadEnd(f.pool, f.state);
+        if (f && counts) this.pools.loadEnd(f.pool, f.state);
       },
       endLocal: (pool, backend, now) => {
         const f = find(pool, backend);
         if (f) this.connEnd(f.pool, f.state, now);
       },
     };
-  }
-
-  private addPool(name: string, algorithm: ServiceConfig['algorithm'], backends: readonly BackendConfig[]): void {
-    const states = new Map<string, BackendState>();
-    for (const b of backends) {
-      states.set(b.name, {
-        target: Object.freeze({ pool: name, name: b.name, address: b.address, port: b.port }),
-        config: b,
-        metrics: this.metrics.backend(name, b.name),
-        up: true,
-        active: 0,
-      });
-    }
-    this.pools.set(name, { name, balancer: createBalancer(algorithm, backends), backends: states, capped: new Set() });
   }
 
   admitConnection(clientIp: string, now: number): Admission {
@@ -174,13 +144,6 @@ export class Dispatcher implements ServiceDispatcher {
     return this.router(input);
   }
 
-  private eligible(state: BackendState | undefined, avoid: ReadonlySet<string> | undefined): state is BackendState {
-    if (!state || !state.up || state.config.weight === 0) return false;
-    if (avoid?.has(state.target.name)) return false;
-    const cap = state.config.max_connections;
-    return cap === 0 || state.active < cap;
-  }
-
   choose(req: ChooseRequest, now: number): Choice | undefined {
     const pool = this.pools.get(req.pool ?? 'default');
     if (!pool) return undefined;
@@ -193,14 +156,14 @@ export class Dispatcher implements ServiceDispatcher {
       sourceKey = `${pool.name}/${sourceIpKey(req.clientIp) ?? req.clientIp}`;
       const stuck = persist.lookup(sourceKey, now);
       const state = stuck ? pool.backends.get(stuck.backend) : undefined;
-      if (this.eligible(state, req.avoid)) {
+      if (this.pools.eligible(state, req.avoid)) {
         persist.stick(sourceKey, pool.name, state.target.name, now);
         return { target: state.target, persisted: true };
       }
     } else if (persist && this.signer && req.cookie !== undefined) {
       const named = this.signer.verify(req.cookie);
       const state = named && named.pool === pool.name ? pool.backends.get(named.backend) : undefined;
-      if (this.eligible(state, req.avoid)) {
+      if (this.pools.eligible(state, req.avoid)) {
         persist.stick(req.cookie, pool.name, state.target.name, now);
         return { target: state.target, persisted: true };
       }
@@ -226,54 +189,34 @@ export class Dispatcher implements ServiceDispatcher {
     return { target: state.target, persisted: false };
   }
 
-  private stateOf(target: { readonly pool: string; readonly name: string }): { pool: PoolState; state: BackendState } | undefined {
-    const pool = this.pools.get(target.pool);
-    const state = pool?.backends.get(target.name);
-    return pool && state ? { pool, state } : undefined;
-  }
-
-  /** Load as the balancer and the per-backend cap see it. */
-  private loadStart(pool: PoolState, state: BackendState): void {
-    state.active++;
-    pool.balancer.onConnStart(state.target.name);
-    const cap = state.config.max_connections;
-    if (cap > 0 && state.active >= cap) pool.capped.add(state.target.name);
-  }
-
-  private loadEnd(pool: PoolState, state: BackendState): void {
-    if (state.active > 0) state.active--;
-    pool.balancer.onConnEnd(state.target.name);
-    if (pool.capped.size > 0 && state.active < state.config.max_connections) pool.capped.delete(state.target.name);
-  }
-
   private connStart(pool: PoolState, state: BackendState, now: number): void {
     this.metrics.connOpened(state.metrics, now);
     // In http mode load is counted per request in flight (beginRequest), not per pooled connection.
-    if (this.service.mode !== 'http') this.loadStart(pool, state);
+    if (this.service.mode !== 'http') this.pools.loadStart(pool, state);
   }
 
   private connEnd(pool: PoolState, state: BackendState, now: number): void {
     this.metrics.connClosed(state.metrics, now);
-    if (this.service.mode !== 'http') this.loadEnd(pool, state);
+    if (this.service.mode !== 'http') this.pools.loadEnd(pool, state);
   }
 
   beginRequest(target: BackendTarget, _now: number): { end(now: number): void } {
-    const found = this.stateOf(target);
+    const found = this.pools.stateOf(target);
     if (!found) return NOOP_HANDLE;
     const { pool, state } = found;
-    this.loadStart(pool, state);
+    this.pools.loadStart(pool, state);
     let ended = false;
     return {
       end: () => {
         if (ended) return;
         ended = true;
-        this.loadEnd(pool, state);
+        this.pools.loadEnd(pool, state);
       },
     };
   }
 
   connected(target: BackendTarget, info: { clientIp: string; clientPort: number; connectMs: number }, now: number): ConnectionHandle {
-    const found = this.stateOf(target);
+    const found = this.pools.stateOf(target);
     const id = `${this.bootTag}-${(++this.nextConnId).toString(36)}`;
     if (!found) return NOOP_HANDLE;
     const { pool, state } = found;
@@ -306,12 +249,12 @@ export class Dispatcher implements ServiceDispatcher {
   }
 
   connectFailed(target: BackendTarget, _cause: string, now: number): void {
-    const found = this.stateOf(target);
+    const found = this.pools.stateOf(target);
     if (found) this.metrics.connectFailed(found.state.metrics, now);
   }
 
   requestDone(target: BackendTarget, status: number, ms: number, now: number): void {
-    const found = this.stateOf(target);
+    const found = this.pools.stateOf(target);
     if (!found) return;
     this.metrics.request(found.state.metrics, status, ms, now);
     found.pool.balancer.onSample(target.name, ms, now);
@@ -341,7 +284,7 @@ export class Dispatcher implements ServiceDispatcher {
       this.metrics.rejected('max_flows', now);
       return { rejected: 'max_flows' };
     }
-    const found = this.stateOf(choice.target);
+    const found = this.pools.stateOf(choice.target);
     if (found) this.connStart(found.pool, found.state, now);
     return { target: choice.target, created: true, key };
   }
@@ -370,7 +313,7 @@ export class Dispatcher implements ServiceDispatcher {
     if (!pool || !state) return;
     // A replicated flow was counted as load only (none in http mode); a local one with metrics too.
     if (flow.replicated !== true) this.connEnd(pool, state, now);
-    else if (this.service.mode !== 'http') this.loadEnd(pool, state);
+    else if (this.service.mode !== 'http') this.pools.loadEnd(pool, state);
   }
 
   expireUdpFlows(now: number): string[] {
@@ -382,20 +325,11 @@ export class Dispatcher implements ServiceDispatcher {
   }
 
   setBackendUp(pool: string, backend: string, up: boolean, _now: number): void {
-    const p = this.pools.get(pool);
-    const state = p?.backends.get(backend);
-    if (!p || !state || state.up === up) return;
-    state.up = up;
-    if (up) p.balancer.onUp(backend);
-    else p.balancer.onDown(backend);
-    this.metrics.setHealth(state.metrics, up);
+    this.pools.setUp(pool, backend, up);
   }
 
   hasHealthyBackend(pool = 'default'): boolean {
-    const p = this.pools.get(pool);
-    if (!p) return false;
-    for (const s of p.backends.values()) if (s.up && s.config.weight > 0) return true;
-    return false;
+    return this.pools.hasHealthy(pool);
   }
 
   tick(now: number): void {
@@ -441,9 +375,7 @@ export class Dispatcher implements ServiceDispatcher {
 
   /** Backend health and load, for status output. */
   backendStates(): Array<{ pool: string; name: string; up: boolean; active: number }> {
-    const out: Array<{ pool: string; name: string; up: boolean; active: number }> = [];
-    for (const p of this.pools.values()) for (const s of p.backends.values()) out.push({ pool: p.name, name: s.target.name, up: s.up, active: s.active });
-    return out;
+    return this.pools.states();
   }
 }
 

@@ -1,0 +1,106 @@
+/**
+ * A service's pools and their backends: health, the load each backend carries (as the
+ * balancer and the per-backend cap see it), and which backends may take one more. The
+ * dispatcher decides; this keeps the books.
+ */
+import type { BackendConfig, ServiceConfig } from '../../config/schema.js';
+import type { Balancer } from '../balancer/balancer.js';
+import { createBalancer } from '../balancer/create-balancer.js';
+import type { BackendMetrics, ServiceMetrics } from '../metrics/service-metrics.js';
+import type { BackendTarget } from './dispatcher-types.js';
+
+export interface BackendState {
+  readonly target: BackendTarget;
+  readonly config: BackendConfig;
+  readonly metrics: BackendMetrics;
+  up: boolean;
+  active: number;
+}
+
+export interface PoolState {
+  readonly name: string;
+  readonly balancer: Balancer;
+  readonly backends: Map<string, BackendState>;
+  /** Backends at their max_connections cap: the balancer must avoid them. */
+  readonly capped: Set<string>;
+}
+
+export class BackendPools {
+  private readonly pools = new Map<string, PoolState>();
+
+  constructor(private readonly metrics: ServiceMetrics) {}
+
+  add(name: string, algorithm: ServiceConfig['algorithm'], backends: readonly BackendConfig[]): void {
+    const states = new Map<string, BackendState>();
+    for (const b of backends) {
+      states.set(b.name, {
+        target: Object.freeze({ pool: name, name: b.name, address: b.address, port: b.port }),
+        config: b,
+        metrics: this.metrics.backend(name, b.name),
+        up: true,
+        active: 0,
+      });
+    }
+    this.pools.set(name, { name, balancer: createBalancer(algorithm, backends), backends: states, capped: new Set() });
+  }
+
+  get(name: string): PoolState | undefined {
+    return this.pools.get(name);
+  }
+
+  values(): IterableIterator<PoolState> {
+    return this.pools.values();
+  }
+
+  stateOf(target: { readonly pool: string; readonly name: string }): { pool: PoolState; state: BackendState } | undefined {
+    const pool = this.pools.get(target.pool);
+    const state = pool?.backends.get(target.name);
+    return pool && state ? { pool, state } : undefined;
+  }
+
+  /** Up, weighted, not avoided by this request, under its cap. */
+  eligible(state: BackendState | undefined, avoid: ReadonlySet<string> | undefined): state is BackendState {
+    if (!state || !state.up || state.config.weight === 0) return false;
+    if (avoid?.has(state.target.name)) return false;
+    const cap = state.config.max_connections;
+    return cap === 0 || state.active < cap;
+  }
+
+  /** Load as the balancer and the per-backend cap see it. */
+  loadStart(pool: PoolState, state: BackendState): void {
+    state.active++;
+    pool.balancer.onConnStart(state.target.name);
+    const cap = state.config.max_connections;
+    if (cap > 0 && state.active >= cap) pool.capped.add(state.target.name);
+  }
+
+  loadEnd(pool: PoolState, state: BackendState): void {
+    if (state.active > 0) state.active--;
+    pool.balancer.onConnEnd(state.target.name);
+    if (pool.capped.size > 0 && state.active < state.config.max_connections) pool.capped.delete(state.target.name);
+  }
+
+  setUp(pool: string, backend: string, up: boolean): void {
+    const p = this.pools.get(pool);
+    const state = p?.backends.get(backend);
+    if (!p || !state || state.up === up) return;
+    state.up = up;
+    if (up) p.balancer.onUp(backend);
+    else p.balancer.onDown(backend);
+    this.metrics.setHealth(state.metrics, up);
+  }
+
+  hasHealthy(pool: string): boolean {
+    const p = this.pools.get(pool);
+    if (!p) return false;
+    for (const s of p.backends.values()) if (s.up && s.config.weight > 0) return true;
+    return false;
+  }
+
+  /** Backend health and load, for status output. */
+  states(): Array<{ pool: string; name: string; up: boolean; active: number }> {
+    const out: Array<{ pool: string; name: string; up: boolean; active: number }> = [];
+    for (const p of this.pools.values()) for (const s of p.backends.values()) out.push({ pool: p.name, name: s.target.name, up: s.up, active: s.active });
+    return out;
+  }
+}
