@@ -210,7 +210,7 @@ describe('record decode errors', () => {
   });
 
   it('rejects unknown key forms, flag bits a delete cannot have, and deletes in snapshots', () => {
-    expect(decodeError([5 << 3]).message).toBe('record 2: flags: key form 5 is unknown at offset 0');
+    expect(decodeError([6 << 3]).message).toBe('record 2: flags: key form 6 is unknown at offset 0');
     expect(decodeError([0x01 | 0x40]).message).toContain('ttl or address bit on a delete');
     expect(decodeError([0x01], new WireDictionary(), true).message).toContain('delete in a snapshot chunk');
     expect(decodeError([0x04 | 0x80]).message).toContain('address bit on a persist_source record');
@@ -223,5 +223,33 @@ describe('record decode errors', () => {
     dict.define(0, 't');
     expect(decodeError([0x05, 0x00, 0x84, 0x07, 0x61], dict).message).toBe('record 2: key length 900 past end of frame at offset 4');
     expect(decodeError([0x05, 0x00, 0x81, 0x08], dict).message).toBe('record 2: key length 1025 exceeds 1024 at offset 4');
+  });
+});
+
+describe('name/IPv4 keys (source-IP persistence: "pool/a.b.c.d")', () => {
+  it('packs the pool name through the dictionary and the address in 4 bytes', () => {
+    const sender = new WireDictionary();
+    roundTrip(persist('default/10.0.0.1'), sender); // defines the strings once
+    const { back, bytes } = roundTrip(persist('default/10.0.0.2'), sender);
+    expect(back).toEqual(persist('default/10.0.0.2'));
+    expect((bytes[0]! >> 3) & 7).toBe(KEY_FORM.namedIpv4);
+    // flags, table, name id, 4 address bytes, ttl (3), pool, backend
+    expect(bytes.length).toBe(12);
+  });
+
+  it('round-trips a delete and the edges of the form', () => {
+    for (const key of ['a/0.0.0.0', 'web-pool_2.x/255.255.255.255', `${'p'.repeat(63)}/1.2.3.4`]) {
+      expect(keyForm(key), key).toBe(KEY_FORM.namedIpv4);
+      expect(roundTrip(persist(key)).back).toEqual(persist(key));
+      const del: ReplicationRecord = { op: 'delete', table: 'web/persist_source', kind: 'persist_source', key };
+      expect(roundTrip(del).back).toEqual(del);
+    }
+  });
+
+  it('sends as text whatever would not come back byte for byte', () => {
+    for (const key of ['default/010.0.0.1', 'default/1.2.3', 'a/b/1.2.3.4', '/1.2.3.4', `${'p'.repeat(64)}/1.2.3.4`, 'dé/1.2.3.4', 'default/1.2.3.4 ']) {
+      expect(keyForm(key), key).toBe(KEY_FORM.utf8);
+      expect(roundTrip(persist(key)).back).toEqual(persist(key));
+    }
   });
 });

@@ -8,6 +8,7 @@
  *                     bit 7 client address inline (udp_flows / connections set only)
  *   table     varint  dictionary id
  *   key       by form: 4 bytes IPv4 | 4+2 IPv4:port | 16 IPv6 | 16+2 [IPv6]:port | varint length + UTF-8
+ *             | name/IPv4 (source-IP persistence, "pool/a.b.c.d"): dictionary id of the name + 4 bytes
  *   -- set only --
  *   ttlMs     varint  when bit 6 (absent = no expiry; 0 = already due)
  *   persist_*:            pool id varint, backend id varint
@@ -79,7 +80,10 @@ export const MIN_RECORD_BYTES = 3;
 const KINDS: readonly TableKind[] = ['connections', 'udp_flows', 'persist_source', 'persist_cookie'];
 const KIND_BITS: Readonly<Record<TableKind, number>> = { connections: 0, udp_flows: 1, persist_source: 2, persist_cookie: 3 };
 
-export const KEY_FORM = { utf8: 0, ipv4: 1, ipv4Port: 2, ipv6: 3, ipv6Port: 4 } as const;
+export const KEY_FORM = { utf8: 0, ipv4: 1, ipv4Port: 2, ipv6: 3, ipv6Port: 4, namedIpv4: 5 } as const;
+const KEY_FORM_MAX = KEY_FORM.namedIpv4;
+/** The name part of a name/IPv4 key: a config NAME (pool names are), so it fits the dictionary. */
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const FLAG_DELETE = 0x01;
 const FLAG_TTL = 0x40;
 const FLAG_INLINE_ADDRESS = 0x80;
@@ -142,6 +146,13 @@ function canonicalV6(text: string): Uint8Array | undefined {
 /** The key's wire form; fills the scratch fields for the binary forms. */
 export function keyForm(key: string): number {
   const len = key.length;
+  const slash = key.lastIndexOf('/');
+  if (slash > 0 && len - slash - 1 >= 7 && len - slash - 1 <= 15) {
+    scratchV4 = parseV4(key, slash + 1, len);
+    if (scratchV4 < 0 || !KEY_NAME.test(key.slice(0, slash))) return KEY_FORM.utf8;
+    scratchSplit = slash;
+    return KEY_FORM.namedIpv4;
+  }
   if (len < 7 || len > 47) return KEY_FORM.utf8;
   const first = key.charCodeAt(0);
   if (first === 91) {
@@ -248,7 +259,7 @@ export function writeRecord(w: ByteWriter, rec: ReplicationRecord, dict: WireDic
   }
   w.u8(flags, 'flags');
   intern(w, dict, rec.table, 'table');
-  writeKey(w, rec.key, form);
+  writeKey(w, rec.key, form, dict);
   if (rec.op === 'delete') return;
   writeSetBody(w, rec, inline, dict);
 }
@@ -271,8 +282,12 @@ function writeSetBody(w: ByteWriter, rec: SetRecord, inline: boolean, dict: Wire
   }
 }
 
-function writeKey(w: ByteWriter, key: string, form: number): void {
+function writeKey(w: ByteWriter, key: string, form: number, dict: WireDictionary): void {
   switch (form) {
+    case KEY_FORM.namedIpv4:
+      intern(w, dict, key.slice(0, scratchSplit), 'key name');
+      w.u32(scratchV4, 'key');
+      return;
     case KEY_FORM.ipv4:
       w.u32(scratchV4, 'key');
       return;
@@ -325,7 +340,7 @@ export function readRecord(r: ByteReader, dict: WireDictionary, setsOnly = false
   const form = (flags >> 3) & 7;
   const isDelete = (flags & FLAG_DELETE) !== 0;
   const inline = (flags & FLAG_INLINE_ADDRESS) !== 0;
-  if (form > KEY_FORM.ipv6Port) r.fail(`flags: key form ${form} is unknown`, 'flags', at);
+  if (form > KEY_FORM_MAX) r.fail(`flags: key form ${form} is unknown`, 'flags', at);
   if (isDelete && setsOnly) r.fail('flags: delete in a snapshot chunk', 'flags', at);
   if (isDelete && (flags & (FLAG_TTL | FLAG_INLINE_ADDRESS)) !== 0) r.fail('flags: ttl or address bit on a delete', 'flags', at);
   const persist = kind === 'persist_source' || kind === 'persist_cookie';
@@ -334,7 +349,7 @@ export function readRecord(r: ByteReader, dict: WireDictionary, setsOnly = false
     r.fail('flags: client address neither inline nor in an ip:port key', 'flags', at);
   }
   const table = readId(r, dict, 'table');
-  const key = readKey(r, form);
+  const key = readKey(r, form, dict);
   if (isDelete) return { op: 'delete', table, kind, key };
   const ttlMs = (flags & FLAG_TTL) !== 0 ? r.varint('ttlMs') : null;
   if (persist) {
@@ -359,8 +374,12 @@ export function readRecord(r: ByteReader, dict: WireDictionary, setsOnly = false
   return { op: 'set', table, kind: kind as 'udp_flows' | 'connections', key, value: { clientIp, clientPort, pool, backend, ageMs }, ttlMs };
 }
 
-function readKey(r: ByteReader, form: number): string {
+function readKey(r: ByteReader, form: number, dict: WireDictionary): string {
   switch (form) {
+    case KEY_FORM.namedIpv4: {
+      const name = readId(r, dict, 'key name');
+      return `${name}/${formatIPv4(r.bytes(4, 'key'))}`;
+    }
     case KEY_FORM.ipv4:
       return formatIPv4(r.bytes(4, 'key'));
     case KEY_FORM.ipv4Port: {
