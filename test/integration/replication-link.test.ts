@@ -81,6 +81,18 @@ function linkEvents(lab: Lab, since: number) {
   };
 }
 
+/** Every test starts from lb1 master, lb2 its synced standby, no cut; and leaves no cut behind. */
+function startEachFromAPair(lab: Lab): void {
+  beforeEach(async () => {
+    await lab.restoreReplication('lb2');
+    await ensureReplicatedPair(lab);
+  }, 40_000);
+  afterEach(async () => {
+    lab.stopClients();
+    await lab.restoreReplication('lb2');
+  });
+}
+
 maybe(`replication link cut and restored, default replay window${why}`, () => {
   const lab = useLab('rl', {
     services: {
@@ -93,14 +105,7 @@ maybe(`replication link cut and restored, default replay window${why}`, () => {
   beforeAll(async () => {
     sources = await lab.addClientAddresses(5);
   }, 30_000);
-  beforeEach(async () => {
-    await lab.restoreReplication('lb2');
-    await ensureReplicatedPair(lab);
-  }, 40_000);
-  afterEach(async () => {
-    lab.stopClients();
-    await lab.restoreReplication('lb2');
-  });
+  startEachFromAPair(lab);
 
   it('a 2 s cut: lb2 notices the silent link, lb1 resumes it from the replay buffer (no snapshot), digests equal after', async () => {
     const cut = await cutUnderTraffic(lab, 2000);
@@ -144,14 +149,7 @@ maybe(`replication link cut and restored, default replay window${why}`, () => {
 maybe(`replication link cut past replay_window_ms${why}`, () => {
   const lab = useLab('rw', { services: { conns: CONNS }, clusterOverrides: { replication: { replay_window_ms: 1000 } } });
 
-  beforeEach(async () => {
-    await lab.restoreReplication('lb2');
-    await ensureReplicatedPair(lab);
-  }, 40_000);
-  afterEach(async () => {
-    lab.stopClients();
-    await lab.restoreReplication('lb2');
-  });
+  startEachFromAPair(lab);
 
   it('a 3 s cut with a 1 s replay window: lb1 sends lb2 a new snapshot, digests equal after', async () => {
     const cut = await cutUnderTraffic(lab, 3000);
