@@ -31,6 +31,11 @@ export interface HealthMonitorOptions {
   probes?: Partial<ProbeMap>;
   /** Source of jitter in [0, 1) (tests); default Math.random. */
   random?: () => number;
+  /**
+   * A backend's state at start, when known (a config reload replacing the monitor: the
+   * data plane's current view); undefined: up, so traffic flows at start.
+   */
+  initialUp?: (pool: string, backend: string) => boolean | undefined;
 }
 
 export interface BackendHealth {
@@ -100,7 +105,7 @@ export class HealthMonitor {
         pool: pool.name,
         backend,
         target: { address: backend.address, port: this.#hc.port ?? backend.port },
-        hysteresis: new Hysteresis({ rise: this.#hc.rise, fall: this.#hc.fall, startUp: true }),
+        hysteresis: new Hysteresis({ rise: this.#hc.rise, fall: this.#hc.fall, startUp: opts.initialUp?.(pool.name, backend.name) ?? true }),
         timer: undefined,
         inFlight: undefined,
         cause: type === 'none' ? 'no health check' : 'not checked yet',

@@ -21,7 +21,7 @@ export interface Logger {
 function textLine(info: winston.Logform.TransformableInfo): string {
   const { level, message, timestamp, ...rest } = info;
   const fields = Object.entries(rest)
-    .filter(([k]) => typeof k === 'string')
+    .filter(([k, v]) => typeof k === 'string' && v !== undefined)
     .map(([k, v]) => `${k}=${typeof v === 'string' && !/[\s"=]/.test(v) ? v : JSON.stringify(v)}`)
     .join(' ');
   return `${String(timestamp)} ${level.toUpperCase().padEnd(5)} ${String(message)}${fields ? ` ${fields}` : ''}`;
@@ -33,15 +33,52 @@ export interface LoggerOptions {
   node?: string;
   /** Defaults to stderr-free stdout; tests pass a stream to capture lines. */
   stream?: NodeJS.WritableStream;
+  /**
+   * Handed every entry this logger writes (same level filter), as a plain JSON-able
+   * object: level, message (the event), timestamp, node and the fields. The admin API's
+   * event stream reads the log through it. Must not throw and must not log.
+   */
+  tap?: (entry: LogEntry) => void;
+}
+
+/** One log line as data: what the JSON format prints, whatever the output format. */
+export interface LogEntry {
+  level: string;
+  message: string;
+  timestamp: string;
+  [field: string]: unknown;
+}
+
+/** JSON-able copy (bigints as strings, errors as their message): it may cross a thread or a socket. */
+function plainEntry(info: winston.Logform.TransformableInfo): LogEntry {
+  const text = JSON.stringify(info, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Error ? v.message : v));
+  return JSON.parse(text) as LogEntry;
+}
+
+function tapFormat(tap: (entry: LogEntry) => void, isEnabled: (level: string) => boolean): winston.Logform.Format {
+  return winston.format((info) => {
+    // Formats see every level (winston filters in the transports): the tap gets what stdout gets.
+    if (isEnabled(info.level)) {
+      try {
+        tap(plainEntry(info));
+      } catch {
+        // A broken listener must never cost the log line itself.
+      }
+    }
+    return info;
+  })();
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
+  let root: winston.Logger | undefined;
+  const tap = opts.tap;
+  const tapped = tap === undefined ? [] : [tapFormat(tap, (level) => root?.isLevelEnabled(level) ?? false)];
   const format =
     opts.format === 'json'
-      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
-      : winston.format.combine(winston.format.timestamp(), winston.format.printf(textLine));
+      ? winston.format.combine(winston.format.timestamp(), ...tapped, winston.format.json())
+      : winston.format.combine(winston.format.timestamp(), ...tapped, winston.format.printf(textLine));
   const transport = opts.stream ? new winston.transports.Stream({ stream: opts.stream }) : new winston.transports.Console();
-  const root = winston.createLogger({
+  root = winston.createLogger({
     level: opts.level ?? 'info',
     format,
     defaultMeta: opts.node ? { node: opts.node } : {},

@@ -31,23 +31,36 @@ const STDERR_BYTES = 500;
 
 export class NotifyHooks {
   readonly #hooks = new Map<NotifyTarget, readonly string[]>();
-  readonly #timeoutMs: number;
+  #timeoutMs: number;
   readonly #node: string;
   readonly #log: Logger;
   #tail: Promise<void> = Promise.resolve();
   #pending = 0;
 
   constructor(opts: NotifyHooksOptions) {
-    if (!(opts.timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
-    for (const target of TARGETS) {
-      const argv = opts.hooks[target];
-      if (argv === undefined) continue;
-      if (argv.length === 0) throw new RangeError(`notify hook ${target} has an empty command`);
-      this.#hooks.set(target, [...argv]);
-    }
     this.#timeoutMs = opts.timeoutMs;
+    this.setHooks(opts.hooks, opts.timeoutMs);
     this.#node = opts.node;
     this.#log = opts.log;
+  }
+
+  /**
+   * New hooks from a config reload: they run for the changes from now on; hooks already
+   * queued run as they were enqueued, in order. Throws RangeError, changing nothing, for
+   * an empty command or a timeout <= 0.
+   */
+  setHooks(hooks: NotifyHookCommands, timeoutMs: number): void {
+    if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
+    const next = new Map<NotifyTarget, readonly string[]>();
+    for (const target of TARGETS) {
+      const argv = hooks[target];
+      if (argv === undefined) continue;
+      if (argv.length === 0) throw new RangeError(`notify hook ${target} has an empty command`);
+      next.set(target, [...argv]);
+    }
+    this.#hooks.clear();
+    for (const [k, v] of next) this.#hooks.set(k, v);
+    this.#timeoutMs = timeoutMs;
   }
 
   /** Hooks enqueued or running. */

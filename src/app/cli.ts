@@ -14,6 +14,9 @@ const HELP = `halo — active/standby HA load balancer
 Usage:
   halo run --config FILE [--log-level LEVEL] [--log-format text|json]
   halo validate --config FILE
+  halo reload --config FILE     (apply the edited config to the running node: SIGHUP; halo reload --help)
+  halo failover --config FILE [--hold DURATION | --release]   (planned handover from the master; halo failover --help)
+  halo status [--config FILE] [--admin URL] [--token-file FILE] [--json]   (a running node's view of the cluster; halo status --help)
   halo demo-backend --name NAME --http PORT [--udp PORT] [--tcp-echo PORT] [--host ADDR] [--delay-ms N]
   halo lab up|down|status|probe|logs|kill|stop|start|linkdown|linkup|partition|heal ...   (halo lab help)
   halo version
@@ -110,6 +113,12 @@ export async function main(argv: string[]): Promise<number> {
         return await demoBackend(rest);
       case 'lab':
         return await (await import('./lab/cli.js')).labMain(rest);
+      case 'reload':
+        return await (await import('./control/control-commands.js')).reloadMain(rest);
+      case 'failover':
+        return await (await import('./control/control-commands.js')).failoverMain(rest);
+      case 'status':
+        return await (await import('./admin/status-command.js')).statusMain(rest);
       case 'version':
       case '--version':
         process.stdout.write(`halo ${version()}\n`);

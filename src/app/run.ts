@@ -2,7 +2,8 @@
  * `halo run`: load the config, start every service, then the election (if the config has
  * a cluster section); stop gracefully on SIGTERM/SIGINT: the VIP moves first (priority 0),
  * then open connections drain. Startup failures (a port in use, no address on the cluster
- * interface) stop what already started and exit 1 with the cause.
+ * interface) stop what already started and exit 1 with the cause. SIGHUP reloads the
+ * config file; the control socket in node.run_dir serves `halo reload` and `halo failover`.
  */
 import { loadConfigFile } from '../config/load.js';
 import { createLogger, type LogFormat, type LogLevel } from '../adapters/logger.js';
@@ -13,6 +14,9 @@ import { DataPlane } from './data-plane.js';
 import { ElectionHost } from './election/election-host.js';
 import { ReplicationNode } from './replication/replication-node.js';
 import { loadSecret } from './secrets.js';
+import { EventLog, startAdmin, type AdminHandle } from './admin/index.js';
+import { NodeControl } from './control/node-control.js';
+import { ControlServer } from './control/control-socket.js';
 
 export interface RunOptions {
   configFile: string;
@@ -24,7 +28,16 @@ export async function runNode(opts: RunOptions): Promise<number> {
   const config = loadConfigFile(opts.configFile);
   const level = opts.logLevel ?? config.log.level;
   const format = opts.logFormat ?? config.log.format;
-  const log = createLogger({ level, format, node: config.node.name });
+  // every line this node logs (main thread and election worker) also feeds the admin API's /events
+  const events = new EventLog();
+  const log = createLogger({ level, format, node: config.node.name, tap: events.tap });
+  // Before anything can take long: SIGHUP's default action would end the process.
+  let control: NodeControl | undefined;
+  const onHangup = (): void => {
+    if (control === undefined) log.warn('reload_ignored', { signal: 'SIGHUP', cause: 'still starting: send it again once node_started is logged' });
+    else void control.reload();
+  };
+  process.on('SIGHUP', onHangup);
   const plane = new DataPlane(config, log);
   let fatal: (cause: string) => void = () => undefined;
   const fatalStop = new Promise<string>((resolve) => (fatal = resolve));
@@ -48,7 +61,11 @@ export async function runNode(opts: RunOptions): Promise<number> {
             fatal(err.message);
           },
         });
-  if (election) plane.onServiceHealth = (name, healthy) => election.serviceHealth(name, healthy);
+  if (election) {
+    events.follow(election);
+    plane.onServiceHealth = (name, healthy) => election.serviceHealth(name, healthy);
+  }
+  let admin: AdminHandle | undefined;
   try {
     await plane.start();
     if (cluster !== undefined && replicating) {
@@ -77,7 +94,18 @@ export async function runNode(opts: RunOptions): Promise<number> {
     await election?.stop('start failed');
     await replication?.stop();
     await plane.stop(0);
+    process.off('SIGHUP', onHangup);
     return 1;
+  }
+  const nodeControl = new NodeControl({ configFile: opts.configFile, config, plane, election, replication: () => replication, log, logLevelFixed: opts.logLevel !== undefined });
+  control = nodeControl;
+  const controlServer = new ControlServer({ runDir: config.node.run_dir, node: config.node.name, handlers: nodeControl, log });
+  await controlServer.start();
+  try {
+    admin = await startAdmin({ config, plane, election, replication, events, log, reload: () => nodeControl.reload(), failover: (o) => nodeControl.failover(o) });
+  } catch (err) {
+    // the node serves without its admin API rather than not at all; the cause says how to fix it
+    log.error('admin_unavailable', { code: err instanceof HaloError ? err.code : 'HALO_ERR_LISTEN', cause: (err as Error).message });
   }
   // `kill -USR2 <pid>`: one `status` line with the election and replication state (until the admin API)
   const dumpStatus = (): void => log.info('status', { election: election?.status, replication: replication?.status(), replica: plane.replicaStatus() });
@@ -95,8 +123,13 @@ export async function runNode(opts: RunOptions): Promise<number> {
     }),
     fatalStop.then((cause) => `election failed: ${cause}`),
   ]);
-  const drainMs = Math.max(...config.services.map((s) => s.timeouts.drain_ms));
+  // The services in force: a reload may have changed them since the start.
+  const drainMs = Math.max(...control.config.services.map((s) => s.timeouts.drain_ms));
   log.info('node_stopping', { cause: reason, drain_ms: drainMs });
+  process.off('SIGHUP', onHangup);
+  control.close();
+  await controlServer.stop();
+  await admin?.close();
   await election?.stop(reason);
   await replication?.stop();
   process.off('SIGUSR2', dumpStatus);

@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { configSchema, type HaloConfig, type ServiceConfig } from './schema.js';
+import { isLoopbackAddress, parseAdminListen } from './admin-schema.js';
 
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -115,6 +116,7 @@ export function crossCheck(cfg: HaloConfig): string[] {
     if (svc.mode === 'udp' && svc.limits.requests_per_second_per_client > 0) problems.push(`${at}.limits.requests_per_second_per_client: only http services count requests`);
   });
   checkCluster(cfg, problems);
+  checkAdmin(cfg, problems);
   return problems;
 }
 
@@ -151,6 +153,22 @@ function checkCluster(cfg: HaloConfig, problems: string[]): void {
     scripts.add(s.name);
     if (s.timeout_ms > s.interval_ms) problems.push(`cluster.track.scripts[${i}].timeout_ms: ${s.timeout_ms} is longer than interval_ms ${s.interval_ms}`);
   });
+}
+
+/** The admin API can move the VIP (POST /failover): beyond loopback it needs a token. */
+function checkAdmin(cfg: HaloConfig, problems: string[]): void {
+  const a = cfg.admin;
+  if (a.token_file !== undefined && a.token_env !== undefined) problems.push('admin: give one of token_file or token_env, not both');
+  let listen;
+  try {
+    listen = parseAdminListen(a.listen);
+  } catch (err) {
+    problems.push(`admin.listen: ${(err as Error).message}`);
+    return;
+  }
+  if (listen !== undefined && !isLoopbackAddress(listen.host) && a.token_file === undefined && a.token_env === undefined) {
+    problems.push(`admin.token_file: admin.listen ${String(a.listen)} is reachable beyond loopback, so the admin API needs a bearer token (token_file or token_env, 16+ characters)`);
+  }
 }
 
 function checkBackends(backends: ServiceConfig['backends'], at: string, problems: string[]): void {

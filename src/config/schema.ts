@@ -9,6 +9,7 @@ import { ALGORITHMS } from '../core/balancer/balancer.js';
 
 import { bool, int, list, name, oneOf, show, text, HOST, IPV4 } from './schema-helpers.js';
 import { clusterSchema } from './cluster-schema.js';
+import { adminSchema } from './admin-schema.js';
 
 export { show } from './schema-helpers.js';
 
@@ -124,8 +125,13 @@ export const configSchema = z.strictObject({
   node: z
     .strictObject({
       name: name('a node name').default('halo'),
+      /**
+       * Where `halo run` writes <name>.pid and its control socket <name>.sock, which
+       * `halo reload` and `halo failover` find through this same config file.
+       */
+      run_dir: text('an absolute directory path', /^\/\S*$/).default('/run/halo'),
     })
-    .default({ name: 'halo' }),
+    .default({ name: 'halo', run_dir: '/run/halo' }),
   log: z
     .strictObject({
       level: oneOf(['error', 'warn', 'info', 'debug'] as const).default('info'),
@@ -134,6 +140,8 @@ export const configSchema = z.strictObject({
     .default({ level: 'info', format: 'text' }),
   /** absent: a single node, no election, no VIP */
   cluster: clusterSchema.optional(),
+  /** the admin API: loopback by default, a bearer token beyond it */
+  admin: adminSchema.default(adminSchema.parse({})),
   services: list(serviceSchema, 'services').min(1, { error: 'expected at least one service' }),
 });
 

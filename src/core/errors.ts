@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   HALO_ERR_LINK_MONITOR: 'the interface link state could not be read with `ip`',
   HALO_ERR_REPL_FRAME: 'a replication frame is malformed: the message names the field',
   HALO_ERR_REPL_HANDSHAKE: 'a replication peer failed the handshake (authentication, cluster id or config digest): the message says which',
+  HALO_ERR_ADMIN: 'the admin API could not be reached, refused the request, or answered with something else than expected',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -151,7 +151,10 @@ export async function freePort(): Promise<number> {
 export async function startHalo(config: unknown, env: NodeJS.ProcessEnv = {}, opts: SpawnOptions = {}): Promise<Proc & { configFile: string }> {
   const dir = testTempDir('halo-test-');
   const configFile = join(dir, 'halo.yaml');
-  writeFileSync(configFile, stringify(config));
+  // Tests run several nodes in one namespace: the admin API's fixed default port would
+  // collide, so each gets a port of its own unless the test chose one.
+  const withAdmin = typeof config === 'object' && config !== null && !('admin' in config) ? { ...config, admin: { listen: '127.0.0.1:0' } } : config;
+  writeFileSync(configFile, stringify(withAdmin));
   const proc = spawnHalo(['run', '--config', configFile, '--log-format', 'json', '--log-level', 'debug'], env, opts);
   await proc.waitFor((e) => e['message'] === 'node_started' || e['message'] === 'start_failed', 15_000);
   return Object.assign(proc, { configFile });

@@ -5,10 +5,12 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ClusterConfig } from '../../config/cluster-schema.js';
-import type { Logger, LogFormat, LogLevel } from '../../adapters/logger.js';
+import type { LogEntry, Logger, LogFormat, LogLevel } from '../../adapters/logger.js';
 import { HaloError, type ErrorCode } from '../../core/errors.js';
 import type { ElectionNodeStatus } from './election-node.js';
 import type { ElectionWorkerData, FromWorker, ToWorker } from './worker-protocol.js';
+import type { WorkerControlRequest } from './worker-control.js';
+import type { ControlResult } from '../control/control-types.js';
 
 export interface ElectionHostOptions {
   cluster: ClusterConfig;
@@ -27,6 +29,11 @@ export interface ElectionHostOptions {
 }
 
 const STOP_TIMEOUT_MS = 15_000;
+/** A failover waits for the new master to be heard; with the slowest timers allowed that is ~10 s (worker-control.ts bounds it). */
+const CONTROL_TIMEOUT_MS = 70_000;
+
+/** What the host re-emits from the worker, for the admin API (event stream, status). */
+export type ElectionHostEvent = { type: 'log'; entry: LogEntry } | { type: 'status'; status: ElectionNodeStatus };
 
 export class ElectionHost {
   #worker: Worker | undefined;
@@ -34,6 +41,10 @@ export class ElectionHost {
   #status: ElectionNodeStatus | undefined;
   #stopping = false;
   #stopped: Promise<void> | undefined;
+  #statusAt = 0;
+  #nextControlId = 0;
+  readonly #controls = new Map<number, (result: ControlResult) => void>();
+  readonly #listeners = new Set<(event: ElectionHostEvent) => void>();
 
   constructor(private readonly opts: ElectionHostOptions) {}
 
@@ -41,11 +52,32 @@ export class ElectionHost {
     return this.#status;
   }
 
+  /** How old `status` is (the worker posts one at least every advert interval while BACKUP or MASTER). */
+  get statusAgeMs(): number {
+    return this.#status === undefined ? 0 : Math.max(0, performance.now() - this.#statusAt);
+  }
+
+  /** The worker's log lines and statuses as they arrive; returns the unsubscribe function. */
+  subscribe(listener: (event: ElectionHostEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(event: ElectionHostEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(event);
+      } catch {
+        // A listener's failure is its own: the election must not notice it.
+      }
+    }
+  }
+
   /** Resolves once the worker is running as BACKUP (or FAULT); rejects with its start error. */
   start(): Promise<void> {
     const data: ElectionWorkerData = { cluster: this.opts.cluster, nodeName: this.opts.nodeName, logLevel: this.opts.logLevel, logFormat: this.opts.logFormat, startSynced: this.opts.startSynced ?? true };
     // Inherit the process's flags except those that only make sense for an eval'd main script.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const execArgv = workerExecArgv(process.execArgv);
     const worker = new Worker(new URL('./election-worker.js', import.meta.url), { workerData: data, name: 'halo-election', execArgv });
     this.#worker = worker;
     let exited!: () => void;
@@ -61,13 +93,23 @@ export class ElectionHost {
           case 'ready':
             ready = true;
             this.#status = msg.status;
+            this.#statusAt = performance.now();
             this.opts.onStatus?.(msg.status);
+            this.#emit({ type: 'status', status: msg.status });
             this.#startTicking();
             resolve();
             break;
           case 'status':
             this.#status = msg.status;
+            this.#statusAt = performance.now();
             this.opts.onStatus?.(msg.status);
+            this.#emit({ type: 'status', status: msg.status });
+            break;
+          case 'log':
+            this.#emit({ type: 'log', entry: msg.entry });
+            break;
+          case 'control_result':
+            this.#controls.get(msg.id)?.(msg.result);
             break;
           case 'fatal':
             fail(new HaloError(msg.code as ErrorCode, msg.message));
@@ -85,9 +127,26 @@ export class ElectionHost {
       worker.on('error', (err) => fail(new HaloError('HALO_ERR_ELECTION', `election worker crashed: ${err.message}`, {}, { cause: err })));
       worker.on('exit', (code) => {
         this.#stopTicking();
+        for (const done of [...this.#controls.values()]) done({ ok: false, message: `the election worker exited (code ${code})` });
         exited();
         if (!this.#stopping) fail(new HaloError('HALO_ERR_ELECTION', `election worker exited with code ${code}`));
       });
+    });
+  }
+
+  /** An operator's request to the election (failover, release, reload); never rejects. */
+  control(request: WorkerControlRequest): Promise<ControlResult> {
+    if (this.#worker === undefined || this.#stopping) return Promise.resolve({ ok: false, message: 'the election is not running' });
+    const id = ++this.#nextControlId;
+    return new Promise<ControlResult>((resolve) => {
+      const timer = setTimeout(() => done({ ok: false, message: `the election worker did not answer within ${CONTROL_TIMEOUT_MS} ms` }), CONTROL_TIMEOUT_MS);
+      const done = (result: ControlResult) => {
+        clearTimeout(timer);
+        this.#controls.delete(id);
+        resolve(result);
+      };
+      this.#controls.set(id, done);
+      this.#post({ type: 'control', id, request });
     });
   }
 
@@ -129,4 +188,26 @@ export class ElectionHost {
     if (this.#tick) clearInterval(this.#tick);
     this.#tick = undefined;
   }
+}
+
+/**
+ * The parent's flags a worker may take: module loaders (tsx in tests), conditions, warnings
+ * and experimental switches. Node refuses per-process and V8 heap flags in a worker
+ * (ERR_WORKER_INVALID_EXEC_ARGV): bin/halo.js's shebang passes --max-semi-space-size=32,
+ * and handing that on made `bin/halo.js run` fail at start with any cluster section.
+ */
+export function workerExecArgv(parent: readonly string[]): string[] {
+  const withValue = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader', '--conditions', '-C']);
+  const alone = /^(--enable-source-maps|--no-warnings|--no-deprecation|--experimental-[a-z-]+|--(import|require|loader|experimental-loader|conditions)=.+)$/;
+  const out: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i] ?? '';
+    if (withValue.has(a) && i + 1 < parent.length) {
+      out.push(a, parent[i + 1] ?? '');
+      i++;
+    } else if (alone.test(a)) {
+      out.push(a);
+    }
+  }
+  return out;
 }

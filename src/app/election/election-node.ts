@@ -13,6 +13,7 @@ import type { Clock } from '../../core/clock.js';
 import type { ClusterConfig } from '../../config/cluster-schema.js';
 import { ElectionStateMachine, type ElectionAction, type ElectionEvent, type ElectionState, type ElectionStatus } from '../../core/election/state-machine.js';
 import { decodeAdvert, encodeAdvert, ReplayWindow } from '../../core/election/advert.js';
+import type { TrackerStatus } from '../../core/election/tracking.js';
 import type { Logger } from '../../adapters/logger.js';
 import { AdvertDrops, type AdvertDropReason } from './advert-drops.js';
 import { HandoverRelease } from './handover-release.js';
@@ -58,7 +59,18 @@ export interface ElectionNodeOptions {
   synced?: boolean;
   /** New for every process start; wall-clock ms keeps it increasing across restarts. */
   bootEpoch?: bigint;
+  /** The tracked objects behind the effective priority, for the status (admin API). */
+  tracking?: () => TrackerStatus;
 }
+
+/** Another node as its last accepted advert showed it (only masters advertise); lastSeenMsAgo as of this status. */
+export interface HeardPeer { nodeId: string; address: string; priority: number; synced: boolean; intervalMs: number; shuttingDown: boolean; lastSeenMsAgo: number }
+
+/** The `takeover` log line kept for the status: ms from the base (last advert heard, or start); `at` is wall-clock ISO 8601. */
+export interface TakeoverTimeline { at: string; cause: string; timelineFrom: 'last advert' | 'start'; detectedMs: number | undefined; vipAddedMs: number | undefined; garpSentMs: number | undefined; vips: string[] }
+
+/** `at` is wall-clock ISO 8601. */
+export interface StateChange { from: ElectionState; state: ElectionState; cause: string; degraded: boolean; at: string }
 
 export interface ElectionNodeStatus extends ElectionStatus {
   address: string;
@@ -66,7 +78,20 @@ export interface ElectionNodeStatus extends ElectionStatus {
   drops: Readonly<Record<AdvertDropReason, number>>;
   advertsSent: number;
   advertsAccepted: number;
+  /** Present when the driver passes `tracking`. */
+  tracking?: TrackerStatus;
+  /** Nodes heard in adverts, newest first (at most MAX_HEARD). */
+  peers: HeardPeer[];
+  /** Times each state was entered since start. */
+  transitions: Record<ElectionState, number>;
+  lastChange: StateChange | undefined;
+  lastTakeover: TakeoverTimeline | undefined;
+  /** The driver's clock when this status was built: monotonic times in it (hold, deadline) are relative to this. */
+  clockAt: number;
 }
+
+/** Adverts are authenticated, so these are cluster members; the cap only bounds a misconfiguration. */
+const MAX_HEARD = 64;
 
 interface Takeover {
   base: number;
@@ -103,6 +128,10 @@ export class ElectionNode {
   readonly #release: HandoverRelease;
   #sent = 0;
   #accepted = 0;
+  readonly #heard = new Map<string, Omit<HeardPeer, 'lastSeenMsAgo'> & { at: number }>();
+  readonly #transitions: Record<ElectionState, number> = { INIT: 0, BACKUP: 0, MASTER: 0, FAULT: 0 };
+  #lastChange: StateChange | undefined;
+  #lastTakeover: TakeoverTimeline | undefined;
 
   constructor(opts: ElectionNodeOptions) {
     const c = opts.cluster;
@@ -185,7 +214,25 @@ export class ElectionNode {
     this.#enqueueVip('garp', () => this.#opts.vip.garp('vip restored'));
   }
 
+  /**
+   * Planned handover (`halo failover`): priority 0 now and twice more (a lost datagram
+   * must not cost the backups a Master_Down_Interval), the VIP kept until the successor
+   * is heard, then held out for holdMs. False when not MASTER.
+   */
+  handover(holdMs: number, cause: string): boolean {
+    if (this.#stopped || this.#stopping || this.machine.state !== 'MASTER') return false;
+    this.feed({ type: 'handover', holdMs, cause });
+    for (const delay of [10, 20]) {
+      setTimeout(() => {
+        if (!this.#stopped && this.machine.state === 'BACKUP') this.#sendAdvert(0, this.machine.synced);
+      }, delay);
+    }
+    return true;
+  }
+
   status(): ElectionNodeStatus {
+    const now = this.#clock.now();
+    const tracking = this.#opts.tracking?.();
     return {
       ...this.machine.status(),
       address: this.#opts.address,
@@ -193,6 +240,12 @@ export class ElectionNode {
       drops: this.drops.snapshot(),
       advertsSent: this.#sent,
       advertsAccepted: this.#accepted,
+      ...(tracking !== undefined ? { tracking } : {}),
+      peers: [...this.#heard.values()].reverse().map(({ at, ...p }) => ({ ...p, lastSeenMsAgo: Math.max(0, Math.round(now - at)) })),
+      transitions: { ...this.#transitions },
+      lastChange: this.#lastChange,
+      lastTakeover: this.#lastTakeover,
+      clockAt: now,
     };
   }
 
@@ -251,12 +304,23 @@ export class ElectionNode {
       return;
     }
     this.#accepted++;
+    this.#hear(a, now);
     const before = this.machine.status();
     const actions = this.machine.step({ type: 'advert', from: { nodeId: a.nodeId, address: a.address }, priority: a.priority, intervalMs: a.intervalMs, synced: a.synced }, now);
     const after = this.machine.status();
     if (after.state === 'BACKUP' && after.master?.nodeId === a.nodeId) this.#lastHeardAt = now;
     if (a.priority > 0) this.#release.masterHeard(a.nodeId, this.machine.state);
     this.#execute(actions, now, before);
+  }
+
+  /** Re-inserted on every advert, so the map's order is oldest heard first. */
+  #hear(a: { nodeId: string; address: string; priority: number; synced: boolean; intervalMs: number; shuttingDown: boolean }, now: number): void {
+    this.#heard.delete(a.nodeId);
+    this.#heard.set(a.nodeId, { nodeId: a.nodeId, address: a.address, priority: a.priority, synced: a.synced, intervalMs: a.intervalMs, shuttingDown: a.shuttingDown, at: now });
+    if (this.#heard.size > MAX_HEARD) {
+      const oldest = this.#heard.keys().next().value;
+      if (oldest !== undefined) this.#heard.delete(oldest);
+    }
   }
 
   #execute(actions: ElectionAction[], now: number, before: ElectionStatus): void {
@@ -283,11 +347,15 @@ export class ElectionNode {
           // A fault (no link, stalled data plane, failing check) releases at once.
           // Never announce an address we are giving up: the new master's GARP must be the last.
           this.#opts.vip.stopGarp();
-          if (to?.state === 'BACKUP') this.#release.later(`stepped down: ${to.cause}`, false, to.state);
+          // A planned handover waits for its successor to be heard, as a shutdown does.
+          if (to?.state === 'BACKUP') this.#release.later(`stepped down: ${to.cause}`, action.handover === true, to.state);
           else if (to?.state === 'INIT') this.#release.later('shutdown', true, to.state);
           else this.#release.now();
           break;
         }
+        case 'note':
+          this.#log.info(action.event, { state: this.machine.state, cause: action.cause, priority: this.machine.priority });
+          break;
         case 'garp':
           this.#enqueueVip('garp', async () => {
             await this.#opts.vip.garp(action.reason);
@@ -303,6 +371,8 @@ export class ElectionNode {
   #onBecome(action: Extract<ElectionAction, { type: 'become' }>, now: number, before: ElectionStatus): void {
     const status = this.machine.status();
     this.#log.info('state_change', { from: action.from, state: action.state, cause: action.cause, priority: status.priority, degraded: action.degraded || undefined, master: status.master?.nodeId });
+    this.#transitions[action.state]++;
+    this.#lastChange = { from: action.from, state: action.state, cause: action.cause, degraded: action.degraded, at: new Date().toISOString() };
     if (action.state === 'MASTER') {
       const heard = before.master?.at ?? this.#lastHeardAt;
       this.#takeover = heard === undefined ? { base: this.#startedAt, baseKind: 'start', detectedAt: now, cause: action.cause } : { base: heard, baseKind: 'last advert', detectedAt: now, cause: action.cause };
@@ -325,6 +395,7 @@ export class ElectionNode {
     this.#takeover = undefined;
     const at = this.#clock.now();
     const since = (x: number | undefined) => (x === undefined ? undefined : Math.round((x - t.base) * 10) / 10);
+    this.#lastTakeover = { at: new Date().toISOString(), cause: t.cause, timelineFrom: t.baseKind, detectedMs: since(t.detectedAt), vipAddedMs: since(t.vipAddedAt), garpSentMs: since(at), vips: this.#vipNames };
     this.#log.info('takeover', {
       state,
       cause: t.cause,

@@ -24,6 +24,7 @@ import { Tracker, type TrackedObject } from '../../core/election/tracking.js';
 import { HaloError } from '../../core/errors.js';
 import { loadSecret } from '../secrets.js';
 import { ElectionNode } from './election-node.js';
+import { handleControl, type WorkerControlDeps } from './worker-control.js';
 import type { ElectionWorkerData, FromWorker, ToWorker } from './worker-protocol.js';
 
 const LIVENESS_CHECK_MS = 50;
@@ -44,7 +45,8 @@ function post(msg: FromWorker): void {
 async function main(): Promise<void> {
   const data = workerData as ElectionWorkerData;
   const c = data.cluster;
-  const log = createLogger({ level: data.logLevel, format: data.logFormat, node: data.nodeName }).child({ component: 'election' });
+  // Our lines go to stdout as before, and to the main thread for the admin API's event stream.
+  const log = createLogger({ level: data.logLevel, format: data.logFormat, node: data.nodeName, tap: (entry) => post({ type: 'log', entry }) }).child({ component: 'election' });
   raiseThreadPriority(log);
 
   const key = loadSecret({ file: c.key_file, env: c.key_env }, 'cluster', 'cluster key', 16, { file: 'key_file', env: 'key_env' });
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
     makeTransport: (onMessage) =>
       new ElectionTransport({ ...c.transport, interfaceName: c.interface, localAddress: address, onMessage }),
     onStatus: (status) => post({ type: 'status', status }),
+    tracking: () => tracker.status(),
     // With replication a node starts with empty tables: it must not preempt until it has the master's.
     synced: data.startSynced,
   });
@@ -161,6 +164,8 @@ async function main(): Promise<void> {
     parentPort?.close();
   };
 
+  // One object for every request: a reload leaves the new cluster settings in it.
+  const control: WorkerControlDeps = { node, tracker, hooks, log, clock: systemClock, nodeName: data.nodeName, cluster: c };
   parentPort?.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'tick':
@@ -185,6 +190,10 @@ async function main(): Promise<void> {
         break;
       case 'shutdown':
         void stop(msg.cause);
+        break;
+      case 'control':
+        if (stopping) post({ type: 'control_result', id: msg.id, result: { ok: false, message: `${data.nodeName} is stopping` } });
+        else void handleControl(msg.request, control).then((result) => post({ type: 'control_result', id: msg.id, result }));
         break;
     }
   });

@@ -3,8 +3,10 @@
  * only: they cross a structured-clone boundary.
  */
 import type { ClusterConfig } from '../../config/cluster-schema.js';
-import type { LogFormat, LogLevel } from '../../adapters/logger.js';
+import type { LogEntry, LogFormat, LogLevel } from '../../adapters/logger.js';
 import type { ElectionNodeStatus } from './election-node.js';
+import type { ControlResult } from '../control/control-types.js';
+import type { WorkerControlRequest } from './worker-control.js';
 
 export interface ElectionWorkerData {
   cluster: ClusterConfig;
@@ -25,7 +27,9 @@ export type ToWorker =
   /** Answer to `verify`. */
   | { type: 'verified'; ok: boolean; cause: string }
   /** Planned stop: release the VIP, send priority 0, run the stop hook. */
-  | { type: 'shutdown'; cause: string };
+  | { type: 'shutdown'; cause: string }
+  /** An operator's request (failover, release, reload); answered by `control_result` with the same id. */
+  | { type: 'control'; id: number; request: WorkerControlRequest };
 
 export type FromWorker =
   | { type: 'ready'; status: ElectionNodeStatus }
@@ -33,4 +37,7 @@ export type FromWorker =
   | { type: 'stopped' }
   /** Check now that every service reaches a backend, and answer with `verified`. */
   | { type: 'verify'; timeoutMs: number }
-  | { type: 'fatal'; code: string; message: string };
+  | { type: 'fatal'; code: string; message: string }
+  | { type: 'control_result'; id: number; result: ControlResult }
+  /** One of the worker's log lines (already on stdout), for the admin API's event stream. */
+  | { type: 'log'; entry: LogEntry };

@@ -25,6 +25,8 @@ import { StandbySide } from './standby-side.js';
 
 /** Flush the log (and pump snapshots, send acks) this often: the batching window. */
 const FLUSH_INTERVAL_MS = 5;
+/** WebSocket "service restart": the peer should reconnect (after a reload, with the new config digest). */
+const CLOSE_RELOADED = 1012;
 
 export interface ReplicatedPlane {
   replicatedTables(): SourceTable[];
@@ -85,6 +87,11 @@ export class ReplicationNode {
   #synced = false;
   #flush: NodeJS.Timeout | undefined;
   #digest: NodeJS.Timeout | undefined;
+  /**
+   * Shared with the listener and the dialer, which read it at every handshake: a reload
+   * replaces its config digest in place (the other fields never change).
+   */
+  readonly #identity: { -readonly [K in keyof HandshakeIdentity]: HandshakeIdentity[K] };
 
   constructor(opts: ReplicationNodeOptions) {
     this.#opts = opts;
@@ -96,7 +103,8 @@ export class ReplicationNode {
       tables: opts.plane.replicatedTables(),
       replay: { maxBytes: r.replay_buffer_bytes, maxFrames: Math.max(1024, Math.floor(r.replay_buffer_bytes / 512)), windowMs: r.replay_window_ms },
     });
-    const identity: HandshakeIdentity = { key: opts.key, cluster: String(opts.cluster.id), node: opts.nodeName, config: configDigest(opts.services), randomBytes };
+    const identity = { key: opts.key, cluster: String(opts.cluster.id), node: opts.nodeName, config: configDigest(opts.services), randomBytes };
+    this.#identity = identity;
     this.#server = new ReplicationServer({
       host: opts.address,
       port: r.port,
@@ -114,9 +122,12 @@ export class ReplicationNode {
       applier: () => this.#applier,
       dial: { port: r.port, tls, identity, timeoutMs: r.handshake_timeout_ms },
       linkTimeoutMs: r.link_timeout_ms,
+      // within the replay window a reconnect resumes where it stopped: tables that old are still in step
+      staleAfterMs: r.replay_window_ms,
       logger: opts.logger,
       now: opts.now,
       onSynced: (synced, cause) => this.#setSynced(synced, cause),
+      isSynced: () => this.#synced,
     });
   }
 
@@ -134,6 +145,26 @@ export class ReplicationNode {
     return this.#server.address?.port;
   }
 
+  /**
+   * A config reload: the log follows the data plane's tables as they are now (kept tables
+   * keep their subscription, new ones are subscribed). When the services' digest changed,
+   * every link is closed and handshakes again with the new one: a peer still on the old
+   * config is refused, naming the difference, until it is reloaded too; a standby says
+   * "not synced" until it is in step again.
+   */
+  reconfigure(services: readonly ServiceConfig[]): { digestChanged: boolean } {
+    this.log.setTables(this.#opts.plane.replicatedTables());
+    const config = configDigest(services);
+    const digestChanged = config.digest !== this.#identity.config.digest;
+    this.#identity.config = config;
+    if (digestChanged) {
+      this.#master.closeAll(CLOSE_RELOADED, 'config reloaded: handshake again');
+      this.#standby.redial('config reloaded: handshake again with the new config digest');
+    }
+    this.#opts.logger.info('replication_reconfigured', { role: this.#role, digest_changed: digestChanged, tables: this.log.digests().size, cause: digestChanged ? 'services or backends changed: peers handshake again' : 'config digest unchanged: links kept' });
+    return { digestChanged };
+  }
+
   /** The election's latest status: decides the role and the master to follow. */
   onElection(view: ElectionView): void {
     const now = this.#opts.now();
@@ -145,6 +176,8 @@ export class ReplicationNode {
       // Our tables now change by themselves: a position we had in another master's stream is void.
       this.#applier.detach(true);
       this.#opts.plane.setReplicaRole('master', now);
+      // a master's tables are the reference: it is in step by definition
+      if (!this.#synced) this.#setSynced(true, 'master: its tables are the reference');
       this.#opts.logger.info('replication_role', { role: 'master', was, cause: 'elected master: streaming to standbys' });
       return;
     }
@@ -155,10 +188,15 @@ export class ReplicationNode {
         this.#master.closeAll(CLOSE_NOT_MASTER, 'no longer master');
         this.#opts.plane.setReplicaRole('standby', now);
         this.#opts.logger.info('replication_role', { role: 'standby', was, cause: `following master ${view.master.nodeId}` });
+        // no preempting back before this node has the new master's tables
+        if (this.#synced) this.#setSynced(false, `now following ${view.master.nodeId}: waiting for its tables`);
       }
       this.#standby.follow({ node: view.master.nodeId, address: view.master.address });
       return;
     }
+    // A planned handover (halo failover): BACKUP before the successor is heard. We serve
+    // until it has the VIP, so keep streaming: it takes over synced, with our last entries.
+    if (view.state === 'BACKUP' && this.#role === 'master') return;
     if (this.#role === 'master') {
       // FAULT or shutting down: nobody should stream from us any more
       this.#master.closeAll(CLOSE_NOT_MASTER, `no longer master (${view.state})`);

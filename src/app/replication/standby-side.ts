@@ -24,10 +24,18 @@ export interface StandbySideOptions {
   applier: () => ReplicaApplier;
   dial: Omit<DialOptions, 'host'>;
   linkTimeoutMs: number;
+  /**
+   * A link lost while in step (the master crashed, or the network blinked) leaves tables
+   * that were complete a moment ago: they count as synced this long, so the takeover that
+   * follows a crash is not logged degraded; a resync (gap, digest mismatch) ends it at once.
+   */
+  staleAfterMs: number;
   logger: Logger;
   now(): number;
   /** In step or not, with the reason; called on every change. */
   onSynced(synced: boolean, cause: string): void;
+  /** The node's verdict now (the node also sets it, e.g. a master is in step by definition). */
+  isSynced(): boolean;
 }
 
 export class StandbySide {
@@ -37,8 +45,8 @@ export class StandbySide {
   #dialing = false;
   #retry: NodeJS.Timeout | undefined;
   #backoff = BACKOFF_MIN_MS;
-  #synced = false;
   #lastError = '';
+  #stale: NodeJS.Timeout | undefined;
   readonly counters = { dials: 0, dialFailures: 0, resyncs: 0, frameErrors: 0 };
 
   constructor(opts: StandbySideOptions) {
@@ -62,8 +70,18 @@ export class StandbySide {
     if (target?.address === this.#target?.address && target?.node === this.#target?.node) return;
     this.#target = target;
     this.#backoff = BACKOFF_MIN_MS;
-    this.#drop(target === undefined ? 'no master to follow' : `master is now ${target.node} (${target.address})`);
+    // no master to follow: this node is master (or out); its synced flag is the caller's business
+    if (target === undefined) this.#drop('no master to follow', false);
+    else this.#drop(`master is now ${target.node} (${target.address})`);
     if (target !== undefined) this.#dial();
+  }
+
+  /** Drop the link and dial again now: a config reload changed what the handshake says. */
+  redial(cause: string): void {
+    if (this.#target === undefined) return;
+    this.#backoff = BACKOFF_MIN_MS;
+    this.#drop(cause);
+    this.#dial();
   }
 
   /** Acks due by time; call every few ms. */
@@ -79,7 +97,7 @@ export class StandbySide {
     this.#drop('stopping');
   }
 
-  #drop(cause: string): void {
+  #drop(cause: string, report = true): void {
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
     const ws = this.#ws;
@@ -89,7 +107,11 @@ export class StandbySide {
       ws.close(1000, truncateUtf8(cause));
     }
     this.#opts.applier().detach(false);
-    this.#report(false, cause);
+    if (report) this.#report(false, cause);
+    else if (this.#stale) {
+      clearTimeout(this.#stale);
+      this.#stale = undefined;
+    }
   }
 
   #dial(): void {
@@ -121,6 +143,11 @@ export class StandbySide {
       },
       (err: unknown) => {
         this.#dialing = false;
+        // we follow another master now (or none, e.g. we took over): this dial is history
+        if (this.#target !== target) {
+          this.#dial();
+          return;
+        }
         this.counters.dialFailures += 1;
         const cause = (err as Error).message;
         // the same failure again and again is logged once, not every backoff
@@ -147,9 +174,23 @@ export class StandbySide {
     this.#opts.applier().detach(false);
     const cause = `link closed (${code}${reason ? `: ${reason}` : ''})`;
     this.#lastError = cause;
-    this.#opts.logger.warn('replication_link_lost', { master: this.#target?.node, cause });
-    this.#report(false, cause);
+    this.#opts.logger.warn('replication_link_lost', {
+      master: this.#target?.node,
+      cause,
+      ...(this.#opts.isSynced() ? { tables: `in step until the link was lost; still counted synced for ${this.#opts.staleAfterMs} ms unless it resumes` } : {}),
+    });
+    this.#staleLater(cause);
     this.#later();
+  }
+
+  /** Synced now: stays so for staleAfterMs, then not synced unless the stream came back. */
+  #staleLater(cause: string): void {
+    if (!this.#opts.isSynced()) return;
+    if (this.#stale) clearTimeout(this.#stale);
+    this.#stale = setTimeout(() => {
+      this.#stale = undefined;
+      if (!this.#opts.applier().synced) this.#report(false, `${cause}; not back within ${this.#opts.staleAfterMs} ms`);
+    }, this.#opts.staleAfterMs);
   }
 
   #onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {
@@ -179,7 +220,7 @@ export class StandbySide {
       this.counters.resyncs += 1;
       return this.#reset(ws, CLOSE_RESYNC, r.resync);
     }
-    if (applier.synced !== this.#synced) {
+    if (applier.synced !== this.#opts.isSynced()) {
       if (applier.synced) this.#backoff = BACKOFF_MIN_MS;
       this.#report(applier.synced, applier.synced ? 'tables in step with the master' : 'receiving a snapshot');
     }
@@ -196,13 +237,15 @@ export class StandbySide {
     ws.removeAllListeners('message');
     ws.close(code, truncateUtf8(cause));
     this.#opts.applier().detach(false);
-    this.#report(false, cause);
+    if (code === CLOSE_RESYNC) this.#report(false, cause);
+    else this.#staleLater(cause);
     this.#later();
   }
 
   #report(synced: boolean, cause: string): void {
-    if (synced === this.#synced) return;
-    this.#synced = synced;
+    if (this.#stale) clearTimeout(this.#stale);
+    this.#stale = undefined;
+    if (synced === this.#opts.isSynced()) return;
     this.#opts.onSynced(synced, cause);
   }
 }

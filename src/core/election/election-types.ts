@@ -15,6 +15,17 @@
  *                          not ready never takes the VIP from a live master, but still
  *                          takes over from a dead one (marked degraded)
  *  - shutdown              planned stop: -> INIT, a master sends priority 0
+ *  - handover              planned handover (`halo failover`): a master sends priority 0
+ *                          and steps down to BACKUP (RFC 5798 6.4.3 with Backup instead of
+ *                          Initialize), then is held out for holdMs: it advertises
+ *                          HOLD_PRIORITY and never preempts, so it is every other node's
+ *                          last resort; ignored unless MASTER
+ *  - release               end the hold now (`halo failover --release`); it also ends by
+ *                          itself after holdMs (a timer event) or with the process
+ *  - configure             live election settings from a config reload: configured
+ *                          priority (for status; the effective one still comes as a
+ *                          `priority` event), preempt, preempt_delay; never a state change
+ *                          by itself
  *
  * Actions (execute in the order returned):
  *  - become                a state change; `from`/`state` for notify hooks, `cause` is
@@ -26,6 +37,10 @@
  *                          stepping down), so the others react at once
  *  - add_vip / remove_vip  idempotent VIP changes
  *  - garp                  (re-)announce the VIP with gratuitous ARP; `reason` for the log
+ *  - note                  informational, for the log only (e.g. hold_released)
+ *
+ * remove_vip with `handover` set: a planned handover, the successor is not elected yet;
+ * the driver keeps the VIP until it is heard (make-before-break), as on shutdown.
  */
 
 import { ipv4ToUint32 } from './advert.js';
@@ -64,17 +79,31 @@ export type ElectionEvent =
   | { type: 'timer' }
   | { type: 'fault'; reason: string }
   | { type: 'recover' }
-  | { type: 'priority'; priority: number }
+  /** `cause` (e.g. "reload: priority 100 -> 200") is named by a preemption this change leads to. */
+  | { type: 'priority'; priority: number; cause?: string }
   | { type: 'synced'; synced: boolean }
   | { type: 'ready'; ready: boolean; reason?: string }
-  | { type: 'shutdown' };
+  | { type: 'shutdown' }
+  | { type: 'handover'; holdMs: number; cause: string }
+  | { type: 'release'; cause: string }
+  | { type: 'configure'; priority: number; preempt: boolean; preemptDelayMs: number };
 
 export type ElectionAction =
   | { type: 'become'; from: ElectionState; state: ElectionState; cause: string; degraded: boolean }
   | { type: 'send_advert'; priority: number; synced: boolean }
   | { type: 'add_vip' }
-  | { type: 'remove_vip' }
-  | { type: 'garp'; reason: string };
+  | { type: 'remove_vip'; handover?: boolean }
+  | { type: 'garp'; reason: string }
+  | { type: 'note'; event: string; cause: string };
+
+/** What a node held out after a handover advertises: above 0 (leaving), below any configured priority. */
+export const HOLD_PRIORITY = 1;
+
+/** A node held out of preemption after `halo failover`, until `until` (monotonic ms). */
+export interface Hold {
+  until: number;
+  cause: string;
+}
 
 /** The master we follow (last advert we accepted as a backup). */
 export interface KnownMaster {
@@ -91,8 +120,11 @@ export interface ElectionStatus {
   state: ElectionState;
   nodeId: string;
   configuredPriority: number;
+  /** What we advertise: the tracked priority, or HOLD_PRIORITY while held. */
   priority: number;
   synced: boolean;
+  /** Held out of preemption after a handover (absent or undefined: not held). */
+  hold?: Hold | undefined;
   /** Why the data plane is not ready (undefined = ready). */
   notReady: string | undefined;
   faultReason: string | undefined;
@@ -102,6 +134,11 @@ export interface ElectionStatus {
   masterAdverIntervalMs: number;
   nextDeadline: number | undefined;
   dropped: { own: number; invalid: number };
+}
+
+/** The master an accepted advert names, heard at `at`. */
+export function toKnown(e: Extract<ElectionEvent, { type: 'advert' }>, at: number): KnownMaster {
+  return { nodeId: e.from.nodeId, address: e.from.address, priority: e.priority, intervalMs: e.intervalMs, synced: e.synced, at };
 }
 
 /** Events may come from another thread as plain objects; check an advert before trusting it. */

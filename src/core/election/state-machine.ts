@@ -22,8 +22,9 @@ import type {
   ElectionStatus,
   KnownMaster,
 } from './election-types.js';
-import { isValidAdvert } from './election-types.js';
+import { HOLD_PRIORITY, isValidAdvert, toKnown } from './election-types.js';
 import { ipv4ToUint32 } from './advert.js';
+import { PriorityState } from './priority-state.js';
 import { DEFAULT_DOWN_ADVERTS, masterDownInterval, skewTime } from './timers.js';
 
 export type * from './election-types.js';
@@ -33,15 +34,12 @@ type AdvertEvent = Extract<ElectionEvent, { type: 'advert' }>;
 export class ElectionStateMachine {
   readonly nodeId: string;
   readonly address: string;
-  readonly configuredPriority: number;
   readonly intervalMs: number;
   readonly downAdverts: number;
-  readonly preempt: boolean;
-  readonly preemptDelayMs: number;
 
   readonly #addr: number;
   #state: ElectionState = 'INIT';
-  #priority: number;
+  readonly #prio: PriorityState;
   #synced: boolean;
   #notReady: string | undefined;
   #faultReason: string | undefined;
@@ -67,27 +65,17 @@ export class ElectionStateMachine {
     if (typeof opts.nodeId !== 'string' || opts.nodeId === '') throw new RangeError('nodeId must be a non-empty string');
     const addr = ipv4ToUint32(opts.address);
     if (addr === undefined) throw new RangeError(`address must be a dotted IPv4 address, got ${String(opts.address)}`);
-    if (!Number.isInteger(opts.priority) || opts.priority < 1 || opts.priority > 254) {
-      throw new RangeError(`priority must be an integer from 1 to 254, got ${opts.priority}`);
-    }
+    this.#prio = new PriorityState({ priority: opts.priority, preempt: opts.preempt ?? true, preemptDelayMs: opts.preemptDelayMs ?? 0 });
     const downAdverts = opts.downAdverts ?? DEFAULT_DOWN_ADVERTS;
-    const preemptDelayMs = opts.preemptDelayMs ?? 0;
-    if (!Number.isFinite(preemptDelayMs) || preemptDelayMs < 0) {
-      throw new RangeError(`preemptDelayMs must be a finite number >= 0, got ${preemptDelayMs}`);
-    }
     // Validates intervalMs and downAdverts with the same rules the timers use.
     masterDownInterval(opts.priority, opts.intervalMs, downAdverts);
 
     this.nodeId = opts.nodeId;
     this.address = opts.address;
     this.#addr = addr;
-    this.configuredPriority = opts.priority;
-    this.#priority = opts.priority;
     this.intervalMs = opts.intervalMs;
     this.#masterAdverIntervalMs = opts.intervalMs;
     this.downAdverts = downAdverts;
-    this.preempt = opts.preempt ?? true;
-    this.preemptDelayMs = preemptDelayMs;
     this.#synced = opts.synced ?? true;
   }
 
@@ -95,8 +83,9 @@ export class ElectionStateMachine {
     return this.#state;
   }
 
+  /** What we advertise: the tracked priority, or HOLD_PRIORITY while held out after a handover. */
   get priority(): number {
-    return this.#priority;
+    return this.#prio.advertised;
   }
 
   get synced(): boolean {
@@ -105,18 +94,19 @@ export class ElectionStateMachine {
 
   /** The earliest time the machine needs a timer event, or undefined if it needs none. */
   nextDeadline(): number | undefined {
-    if (this.#state === 'MASTER') return this.#advertAt;
-    if (this.#state === 'BACKUP') return this.#downAt();
-    return undefined;
+    const due = this.#state === 'MASTER' ? this.#advertAt : this.#state === 'BACKUP' ? this.#downAt() : undefined;
+    const hold = this.#prio.hold;
+    return due === undefined || hold === undefined ? due : Math.min(due, hold.until);
   }
 
   status(): ElectionStatus {
     return {
       state: this.#state,
       nodeId: this.nodeId,
-      configuredPriority: this.configuredPriority,
-      priority: this.#priority,
+      configuredPriority: this.#prio.configured,
+      priority: this.priority,
       synced: this.#synced,
+      hold: this.#prio.hold,
       notReady: this.#notReady,
       faultReason: this.#faultReason,
       master: this.#master === undefined ? undefined : { ...this.#master },
@@ -144,13 +134,21 @@ export class ElectionStateMachine {
       case 'recover':
         return this.#onRecover(now);
       case 'priority':
-        return this.#onPriority(event.priority, now);
+        return this.#onPriority(event.priority, event.cause, now);
       case 'synced':
         return this.#onSynced(event.synced);
       case 'ready':
         return this.#onReady(event.ready, event.reason);
       case 'shutdown':
         return this.#onShutdown();
+      case 'handover':
+        return this.#onHandover(event.holdMs, event.cause, now);
+      case 'release':
+        return this.#prio.hold === undefined ? [] : this.#endHold(now, typeof event.cause === 'string' ? event.cause : 'released');
+      case 'configure':
+        if (!this.#prio.configure(event)) this.#dropped.invalid += 1;
+        else if (this.#state === 'BACKUP') this.#reassessPreempt();
+        return [];
       default:
         this.#dropped.invalid += 1;
         return [];
@@ -165,13 +163,15 @@ export class ElectionStateMachine {
   }
 
   #onTimer(now: number): ElectionAction[] {
+    const hold = this.#prio.expired(now);
+    const out = hold !== undefined ? this.#endHold(now, `hold expired (${hold.cause})`) : [];
     if (this.#state === 'MASTER' && now >= this.#advertAt) {
       // From now, not from the old deadline: after a stall one advert is enough, not a burst.
       this.#advertAt = now + this.intervalMs;
-      return [this.#advert()];
+      out.push(this.#advert());
     }
-    if (this.#state === 'BACKUP' && now >= this.#downAt()) return this.#takeOver(now);
-    return [];
+    if (this.#state === 'BACKUP' && now >= this.#downAt()) out.push(...this.#takeOver(now));
+    return out;
   }
 
   #onAdvert(e: AdvertEvent, now: number): ElectionAction[] {
@@ -193,7 +193,7 @@ export class ElectionStateMachine {
   #backupAdvert(e: AdvertEvent, now: number): ElectionAction[] {
     if (e.priority === 0) {
       // The master is leaving: wait Skew_Time only, unless the timer would fire sooner anyway.
-      if (now + skewTime(this.#priority, this.#masterAdverIntervalMs) < this.#downAt()) {
+      if (now + skewTime(this.priority, this.#masterAdverIntervalMs) < this.#downAt()) {
         this.#downBase = now;
         this.#downKind = 'skew';
         this.#zeroFrom = e.from.nodeId;
@@ -204,7 +204,7 @@ export class ElectionStateMachine {
       this.#preemptSince = undefined;
     } else {
       this.#preemptSince ??= now;
-      if (now - this.#preemptSince >= this.preemptDelayMs) {
+      if (now - this.#preemptSince >= this.#prio.preemptDelayMs) {
         // Discard it, so Master_Down_Timer runs out and we take over.
         this.#ignored = toKnown(e, now);
         return [];
@@ -222,10 +222,10 @@ export class ElectionStateMachine {
       this.#advertAt = now + this.intervalMs;
       return [this.#advert(), { type: 'garp', reason: `priority 0 from ${e.from.nodeId}` }];
     }
-    const ours = this.#priority;
+    const ours = this.priority;
     let cause: string | undefined;
     if (e.priority > ours) {
-      cause = `higher priority ${e.priority} > ${ours} from ${e.from.nodeId}`;
+      cause = `higher priority ${e.priority} > ${ours} from ${e.from.nodeId}${this.#prio.why()}`;
     } else if (e.priority === ours && this.#compareTo(e.from) < 0) {
       cause = `equal priority ${ours}, higher address ${e.from.address} > ${this.address} from ${e.from.nodeId}`;
     }
@@ -261,14 +261,12 @@ export class ElectionStateMachine {
     return [this.#enterBackup(now, `recovered from fault: ${reason}`)];
   }
 
-  #onPriority(priority: unknown, now: number): ElectionAction[] {
+  #onPriority(priority: unknown, cause: unknown, now: number): ElectionAction[] {
     if (typeof priority !== 'number' || !Number.isInteger(priority)) {
       this.#dropped.invalid += 1;
       return [];
     }
-    const p = Math.min(254, Math.max(1, priority));
-    if (p === this.#priority) return [];
-    this.#priority = p;
+    if (!this.#prio.setTracked(priority, cause)) return [];
     if (this.#state === 'MASTER') {
       // Tell backups now rather than at the next interval, so a better one can preempt sooner.
       this.#advertAt = now + this.intervalMs;
@@ -307,12 +305,38 @@ export class ElectionStateMachine {
     return from === 'MASTER' ? [become, this.#advert(0), { type: 'remove_vip' }] : [become];
   }
 
+  /** `halo failover`: RFC 5798 6.4.3's Shutdown (priority 0: Skew_Time, 6.4.2), but to Backup, then held out. */
+  #onHandover(holdMs: unknown, cause: unknown, now: number): ElectionAction[] {
+    if (typeof holdMs !== 'number' || !Number.isFinite(holdMs) || holdMs < 0) {
+      this.#dropped.invalid += 1;
+      return [];
+    }
+    if (this.#state !== 'MASTER') return [];
+    const why = typeof cause === 'string' && cause !== '' ? cause : 'planned handover';
+    this.#prio.holdFor(now, holdMs, why);
+    const become = this.#enterBackup(now, `handover: ${why}`);
+    return [become, this.#advert(0), { type: 'remove_vip', handover: true }];
+  }
+
+  #endHold(now: number, cause: string): ElectionAction[] {
+    this.#prio.endHold(cause);
+    const out: ElectionAction[] = [{ type: 'note', event: 'hold_released', cause }];
+    if (this.#state === 'MASTER') {
+      // A last-resort master advertises its real priority again at once.
+      this.#advertAt = now + this.intervalMs;
+      out.push(this.#advert());
+    } else if (this.#state === 'BACKUP') {
+      this.#reassessPreempt();
+    }
+    return out;
+  }
+
   /** Master_Down_Timer fired: RFC 5798 6.4.2 "transition to the Master state". */
   #takeOver(now: number): ElectionAction[] {
     let cause: string;
     const ignored = this.#ignored;
     if (ignored !== undefined && ignored.at >= this.#downBase) {
-      cause = `preempt: higher priority ${this.#priority} > ${ignored.priority} of ${ignored.nodeId}`;
+      cause = `preempt: higher priority ${this.priority} > ${ignored.priority} of ${ignored.nodeId}${this.#prio.why()}`;
     } else if (this.#downKind === 'skew') {
       cause = `priority 0 from ${this.#zeroFrom ?? 'unknown'}`;
     } else {
@@ -322,6 +346,8 @@ export class ElectionStateMachine {
     const degraded = !this.#synced || this.#notReady !== undefined;
     if (!this.#synced) cause += '; tables not synced';
     if (this.#notReady !== undefined) cause += `; data plane not ready: ${this.#notReady}`;
+    const held = this.#prio.hold;
+    if (held !== undefined) cause += `; held out (${held.cause}): priority ${HOLD_PRIORITY}, last resort`;
     const become = this.#become('MASTER', cause, degraded);
     this.#clearBackup();
     this.#advertAt = now + this.intervalMs;
@@ -361,14 +387,14 @@ export class ElectionStateMachine {
   }
 
   #wouldPreempt(theirPriority: number): boolean {
-    return this.preempt && this.#synced && this.#notReady === undefined && theirPriority < this.#priority;
+    return this.#prio.preempts(theirPriority, this.#synced && this.#notReady === undefined);
   }
 
   #downAt(): number {
     const length =
       this.#downKind === 'skew'
-        ? skewTime(this.#priority, this.#masterAdverIntervalMs)
-        : masterDownInterval(this.#priority, this.#masterAdverIntervalMs, this.downAdverts);
+        ? skewTime(this.priority, this.#masterAdverIntervalMs)
+        : masterDownInterval(this.priority, this.#masterAdverIntervalMs, this.downAdverts);
     return this.#downBase + length;
   }
 
@@ -384,10 +410,11 @@ export class ElectionStateMachine {
   #become(state: ElectionState, cause: string, degraded = false): ElectionAction {
     const from = this.#state;
     this.#state = state;
+    this.#prio.forgetCause();
     return { type: 'become', from, state, cause, degraded };
   }
 
-  #advert(priority: number = this.#priority): ElectionAction {
+  #advert(priority: number = this.priority): ElectionAction {
     return { type: 'send_advert', priority, synced: this.#synced };
   }
 
@@ -397,17 +424,6 @@ export class ElectionStateMachine {
     if (theirs !== this.#addr) return this.#addr - theirs;
     return this.nodeId < other.nodeId ? -1 : this.nodeId > other.nodeId ? 1 : 0;
   }
-}
-
-function toKnown(e: AdvertEvent, at: number): KnownMaster {
-  return {
-    nodeId: e.from.nodeId,
-    address: e.from.address,
-    priority: e.priority,
-    intervalMs: e.intervalMs,
-    synced: e.synced,
-    at,
-  };
 }
 
 function formatMs(ms: number): string {

@@ -60,13 +60,13 @@ export const MAX_WEIGHT = 254;
 interface Entry {
   readonly kind: TrackKind;
   readonly name: string;
-  readonly weight: number;
+  weight: number;
   ok: boolean;
   cause: string;
 }
 
 export class Tracker {
-  readonly configuredPriority: number;
+  #configured: number;
   readonly #entries: Entry[] = [];
   readonly #byKey = new Map<string, Entry>();
   /** What the state machine was last told, so set() reports differences only. */
@@ -77,7 +77,7 @@ export class Tracker {
     if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
       throw new RangeError(`priority must be an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${priority}`);
     }
-    this.configuredPriority = priority;
+    this.#configured = priority;
     for (const o of objects) {
       if (!isKind(o.kind)) throw new RangeError(`unknown tracked object kind ${String(o.kind)}`);
       if (typeof o.name !== 'string' || o.name === '') throw new RangeError(`a tracked ${o.kind} needs a name`);
@@ -109,6 +109,32 @@ export class Tracker {
     return this.#diff();
   }
 
+  get configuredPriority(): number {
+    return this.#configured;
+  }
+
+  /**
+   * A config reload: a new configured priority and new weights for objects already
+   * tracked (adding or removing an object is for a restart). Object states are kept.
+   * Returns the events to feed, like set(); throws RangeError, changing nothing, for an
+   * object that is not tracked or a value out of range.
+   */
+  reconfigure(priority: number, weights: ReadonlyArray<{ kind: TrackKind; name: string; weight: number }>): TrackEvent[] {
+    if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+      throw new RangeError(`priority must be an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${priority}`);
+    }
+    const updates = weights.map((w) => {
+      const entry = this.#byKey.get(key(w.kind, w.name));
+      if (entry === undefined) throw new RangeError(`${w.kind} ${w.name} is not tracked (tracking a new object needs a restart)`);
+      if (!Number.isInteger(w.weight) || Math.abs(w.weight) > MAX_WEIGHT) throw new RangeError(`weight of ${w.kind} ${w.name} must be an integer from -${MAX_WEIGHT} to ${MAX_WEIGHT}, got ${w.weight}`);
+      if (entry.kind === 'liveness' && w.weight !== 0) throw new RangeError(`liveness ${w.name} must have weight 0, got ${w.weight}`);
+      return { entry, weight: w.weight };
+    });
+    this.#configured = priority;
+    for (const u of updates) u.entry.weight = u.weight;
+    return this.#diff();
+  }
+
   /** Whether this object is tracked (set() ignores objects that are not). */
   has(kind: TrackKind, name: string): boolean {
     return this.#byKey.has(key(kind, name));
@@ -135,7 +161,7 @@ export class Tracker {
 
   /** Configured priority plus the weights in effect, clamped to 1..254. */
   effectivePriority(): number {
-    let p = this.configuredPriority;
+    let p = this.#configured;
     for (const e of this.#entries) p += contribution(e);
     return Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, p));
   }
@@ -147,7 +173,7 @@ export class Tracker {
 
   status(): TrackerStatus {
     return {
-      configuredPriority: this.configuredPriority,
+      configuredPriority: this.#configured,
       effectivePriority: this.effectivePriority(),
       faults: this.faults(),
       objects: this.#entries.map((e) => ({

@@ -4,19 +4,33 @@
  * client ever seen. A cap of 0 means unlimited and tracks nothing.
  */
 export class ClientConnectionLimiter {
-  readonly maxPerClient: number;
+  private max: number;
   private readonly counts = new Map<string, number>();
   private rejected = 0;
 
   constructor(maxPerClient: number) {
-    this.maxPerClient = maxPerClient > 0 ? Math.floor(maxPerClient) : 0;
+    this.max = maxPerClient > 0 ? Math.floor(maxPerClient) : 0;
+  }
+
+  get maxPerClient(): number {
+    return this.max;
+  }
+
+  /**
+   * A config reload: the counts of open connections are kept, so a lower cap applies to
+   * the next ones. From unlimited (nothing was tracked) the connections already open are
+   * not counted; they release as no-ops.
+   */
+  setMax(maxPerClient: number): void {
+    this.max = maxPerClient > 0 ? Math.floor(maxPerClient) : 0;
+    if (this.max === 0) this.counts.clear();
   }
 
   /** Count one more connection from `ip`; false (and nothing counted) at the cap. */
   acquire(ip: string): boolean {
-    if (this.maxPerClient === 0) return true;
+    if (this.max === 0) return true;
     const n = this.counts.get(ip) ?? 0;
-    if (n >= this.maxPerClient) {
+    if (n >= this.max) {
       this.rejected++;
       return false;
     }

@@ -177,6 +177,14 @@ export class ServiceMetrics {
     return b;
   }
 
+  /**
+   * A backend removed by a config reload leaves the figures (and backendsTotal). Handles
+   * held by its open connections keep working and still count in the service totals.
+   */
+  forget(pool: string, name: string): void {
+    this.byKey.delete(`${pool}/${name}`);
+  }
+
   connOpened(b: BackendRef, now: number): void {
     const m = this.resolve(b);
     m.concurrent++;

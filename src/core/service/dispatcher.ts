@@ -5,8 +5,6 @@
  */
 import type { ServiceConfig } from '../../config/schema.js';
 import { sourceIpKey } from '../balancer/keys.js';
-import { ClientConnectionLimiter } from '../limits/client-connections.js';
-import { RateLimiter } from '../limits/rate-limiter.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../metrics/service-metrics.js';
 import { compileRules, type RouteMatcher } from '../routing/rules.js';
 import { ConnectionTable } from '../tables/connection-table.js';
@@ -17,6 +15,8 @@ import type { ReplicationRecord } from '../replication/wire-records.js';
 import type { ApplyResult, ReplicaRole, ReplicaStatus, SourceTable } from './replica-types.js';
 import { BackendPools, type BackendState, type PoolState } from './backend-pools.js';
 import { ServiceReplica, type ReplicaLoad } from './service-replica.js';
+import { ServiceAdmission } from './service-admission.js';
+import { tableChanges } from './table-changes.js';
 import type {
   Admission,
   BackendTarget,
@@ -42,39 +42,31 @@ export interface DispatcherOptions {
   readonly bootTag?: string;
 }
 
-const OK: Admission = Object.freeze({ ok: true });
-const reject = (reason: RejectReason): Admission => ({ ok: false, reason });
-
 export class Dispatcher implements ServiceDispatcher {
   readonly metrics: ServiceMetrics;
   readonly connections: ConnectionTable;
   readonly flows: UdpFlowTable;
   readonly persistence: PersistenceTable | undefined;
   private readonly pools: BackendPools;
-  private readonly router: RouteMatcher;
-  private readonly perClient: ClientConnectionLimiter;
-  private readonly rate: RateLimiter | undefined;
+  private router: RouteMatcher;
+  private readonly admission: ServiceAdmission;
   private readonly signer: CookieSigner | undefined;
   private readonly wallSeconds: () => number;
   private readonly replica: ServiceReplica;
   private readonly bootTag: string;
-  private open = 0;
+  private current: ServiceConfig;
   private nextConnId = 0;
   /** UDP flows expired while making room, not yet reported to the proxy. */
   private readonly expiredFlowKeys: string[] = [];
 
-  constructor(
-    readonly service: ServiceConfig,
-    opts: DispatcherOptions = {},
-  ) {
+  constructor(service: ServiceConfig, opts: DispatcherOptions = {}) {
+    this.current = service;
     this.metrics = new ServiceMetrics({ service: service.name });
     this.pools = new BackendPools(this.metrics);
     this.pools.add('default', service.algorithm, service.backends);
     for (const pool of service.pools) this.pools.add(pool.name, pool.algorithm, pool.backends);
     this.router = compileRules(service.rules);
-    this.perClient = new ClientConnectionLimiter(service.limits.max_connections_per_client);
-    const rps = service.limits.requests_per_second_per_client;
-    this.rate = rps > 0 ? new RateLimiter({ ratePerSecond: rps }) : undefined;
+    this.admission = new ServiceAdmission(service.limits, this.metrics);
     this.connections = new ConnectionTable({ name: `${service.name}/connections` });
     this.flows = new UdpFlowTable({ name: `${service.name}/udp_flows`, idleMs: service.udp_flow_idle_ms, maxFlows: service.limits.max_flows });
     const p = service.persistence;
@@ -94,6 +86,28 @@ export class Dispatcher implements ServiceDispatcher {
     this.wallSeconds = opts.wallSeconds ?? (() => 0);
     this.bootTag = opts.bootTag ?? '0';
     this.replica = new ServiceReplica({ connections: this.connections, flows: this.flows, persistence: this.persistence, load: this.replicaLoad(), ghosts: service.mode !== 'http' });
+  }
+
+  /** The config in force: the one it was made with, or the last reconfigure()'s. */
+  get service(): ServiceConfig {
+    return this.current;
+  }
+
+  /**
+   * A config reload of this service with its tables kept (HAProxy's trap: tables lost on
+   * reload): pools, backends, weights, algorithm, rules, limits, timeouts, retries (the
+   * proxies read the last three from `service` as they go). What tableChanges() names
+   * needs a new dispatcher instead, and throws here.
+   */
+  reconfigure(next: ServiceConfig): void {
+    const blocked = tableChanges(this.current, next);
+    if (blocked.length > 0) throw new RangeError(`service ${this.current.name}: ${blocked.join(', ')} cannot change in place`);
+    this.pools.reconfigure('default', next.algorithm, next.backends);
+    for (const p of next.pools) this.pools.reconfigure(p.name, p.algorithm, p.backends);
+    for (const name of this.pools.names()) if (name !== 'default' && !next.pools.some((p) => p.name === name)) this.pools.remove(name);
+    this.router = compileRules(next.rules);
+    this.admission.reconfigure(next.limits);
+    this.current = next;
   }
 
   /** Replicated entries count like local ones on the balancer, but not in this node's metrics. */
@@ -118,26 +132,15 @@ export class Dispatcher implements ServiceDispatcher {
   }
 
   admitConnection(clientIp: string, now: number): Admission {
-    const max = this.service.limits.max_connections;
-    if (max > 0 && this.open >= max) return this.rejected('max_connections', now);
-    if (!this.perClient.acquire(clientIp)) return this.rejected('max_connections_per_client', now);
-    this.open++;
-    return OK;
+    return this.admission.connection(clientIp, now);
   }
 
   releaseConnection(clientIp: string, _now: number): void {
-    this.perClient.release(clientIp);
-    if (this.open > 0) this.open--;
+    this.admission.release(clientIp);
   }
 
   admitRequest(clientIp: string, now: number): Admission {
-    if (this.rate && !this.rate.allow(clientIp, now)) return this.rejected('rate_limited', now);
-    return OK;
-  }
-
-  private rejected(reason: RejectReason, now: number): Admission {
-    this.metrics.rejected(reason, now);
-    return reject(reason);
+    return this.admission.request(clientIp, now);
   }
 
   route(input: HttpRouteInput): string {
@@ -334,7 +337,7 @@ export class Dispatcher implements ServiceDispatcher {
 
   tick(now: number): void {
     if (this.replica.role === 'master') this.persistence?.expire(now);
-    this.rate?.prune(now);
+    this.admission.prune(now);
     this.replica.tick(now);
   }
 

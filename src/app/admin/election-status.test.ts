@@ -1,0 +1,109 @@
+/**
+ * What the admin API reads from ElectionNodeStatus beyond the state machine's own status:
+ * the peers heard in adverts, transitions, the last state change and takeover timeline,
+ * the tracking behind the priority. Two ElectionNodes on an in-memory bus, fake clock
+ * (the same harness as election-node.test.ts, reduced to what these fields need).
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { clusterSchema } from '../../config/cluster-schema.js';
+import { Tracker } from '../../core/election/tracking.js';
+import { recordingLogger } from '../../../test/helpers/recording-logger.js';
+import { ElectionNode, type AdvertTransport, type VipControl } from '../election/election-node.js';
+
+const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+
+type Deliver = (buf: Buffer, from: { address: string; port: number }) => void;
+
+class Bus {
+  readonly members = new Set<{ address: string; deliver: Deliver; open: boolean }>();
+  transport(address: string, deliver: Deliver): AdvertTransport {
+    const member = { address, deliver, open: false };
+    this.members.add(member);
+    return {
+      start: async () => void (member.open = true),
+      close: async () => void (member.open = false),
+      send: (buf) => {
+        if (!member.open) return;
+        for (const m of this.members) if (m.open && m.address !== address) m.deliver(buf, { address, port: 7946 });
+      },
+    };
+  }
+  silence(address: string): void {
+    for (const m of this.members) if (m.address === address) m.open = false;
+  }
+}
+
+const vip: VipControl = { add: async () => undefined, renew: async () => undefined, remove: async () => undefined, removeStale: async () => [], garp: async () => undefined, stopGarp: () => undefined, close: () => undefined };
+
+function node(bus: Bus, name: string, address: string, priority: number, tracker?: Tracker) {
+  return new ElectionNode({
+    cluster: clusterSchema.parse({ id: 7, key_env: 'X', interface: 'eth0', vips: [{ address: '10.0.0.100/24' }], advert_interval_ms: 100, priority }),
+    nodeName: name,
+    address,
+    key: KEY,
+    log: recordingLogger(),
+    clock: { now: () => performance.now() },
+    vip,
+    hooks: { notify: async () => undefined, drain: async () => undefined },
+    makeTransport: (deliver) => bus.transport(address, deliver),
+    ...(tracker !== undefined ? { tracking: () => tracker.status() } : {}),
+  });
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance', 'Date'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('ElectionNodeStatus for the admin API', () => {
+  it('the backup lists the master it hears, with the age of its last advert; the master hears nobody', async () => {
+    const bus = new Bus();
+    const lb1 = node(bus, 'lb1', '10.0.0.11', 150);
+    const lb2 = node(bus, 'lb2', '10.0.0.12', 100);
+    await lb1.start();
+    await lb2.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    const s2 = lb2.status();
+    expect(s2.peers).toHaveLength(1);
+    expect(s2.peers[0]).toMatchObject({ nodeId: 'lb1', address: '10.0.0.11', priority: 150, synced: true, intervalMs: 100, shuttingDown: false });
+    expect(s2.peers[0]!.lastSeenMsAgo).toBeLessThanOrEqual(100);
+    expect(s2.clockAt).toBe(performance.now());
+    expect(lb1.status().peers).toEqual([]);
+    await vi.advanceTimersByTimeAsync(50);
+    bus.silence('10.0.0.11');
+    await vi.advanceTimersByTimeAsync(200);
+    expect(lb2.status().peers[0]!.lastSeenMsAgo).toBeGreaterThanOrEqual(200);
+  });
+
+  it('counts transitions and keeps the last change and the takeover timeline', async () => {
+    const bus = new Bus();
+    const lb1 = node(bus, 'lb1', '10.0.0.11', 150);
+    const lb2 = node(bus, 'lb2', '10.0.0.12', 100);
+    await lb1.start();
+    await lb2.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(lb2.status().transitions).toEqual({ INIT: 0, BACKUP: 1, MASTER: 0, FAULT: 0 });
+    expect(lb2.status().lastTakeover).toBeUndefined();
+    bus.silence('10.0.0.11');
+    await vi.advanceTimersByTimeAsync(1000);
+    const s = lb2.status();
+    expect(s.state).toBe('MASTER');
+    expect(s.transitions).toEqual({ INIT: 0, BACKUP: 1, MASTER: 1, FAULT: 0 });
+    expect(s.lastChange).toMatchObject({ from: 'BACKUP', state: 'MASTER', degraded: false });
+    expect(s.lastChange!.cause).toMatch(/^master down: no advert for/);
+    expect(Number.isFinite(Date.parse(s.lastChange!.at))).toBe(true);
+    expect(s.lastTakeover).toMatchObject({ timelineFrom: 'last advert', vips: ['10.0.0.100/24'] });
+    expect(s.lastTakeover!.detectedMs).toBeGreaterThanOrEqual(360);
+    expect(s.lastTakeover!.garpSentMs).toBeGreaterThanOrEqual(s.lastTakeover!.vipAddedMs!);
+  });
+
+  it('carries the tracker status when the driver passes one', async () => {
+    const tracker = new Tracker(150, [{ kind: 'service', name: 'web', weight: -60 }]);
+    tracker.set('service', 'web', false, 'no healthy backend');
+    const lb1 = node(new Bus(), 'lb1', '10.0.0.11', 150, tracker);
+    expect(lb1.status().tracking?.objects[0]).toMatchObject({ name: 'web', ok: false, contribution: -60 });
+    expect(node(new Bus(), 'lb2', '10.0.0.12', 100).status().tracking).toBeUndefined();
+  });
+});
