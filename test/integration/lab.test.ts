@@ -152,6 +152,11 @@ describe.skipIf(!support.ok)(`halo lab in network namespaces${support.ok ? '' : 
   });
 
   it('linkdown takes the carrier away and traffic through the node stops until linkup', async () => {
+    // lb1 may have been restarted by a test before this one: start from a node that serves
+    // (on a loaded machine its start-up and first health checks take a while)
+    let ready = false;
+    for (let i = 0; i < 10 && !ready; i++) ready = (await lab.probe({ seconds: 1, host: '10.77.0.11' })).report.successes > 0;
+    expect(ready, 'lb1 serves before the link goes down').toBe(true);
     // Long enough for lb1's health checks to bring the backends back after the link returns.
     const probing = lab.probe({ seconds: 6, host: '10.77.0.11' });
     await new Promise((r) => setTimeout(r, 1000));

@@ -34,8 +34,9 @@ function isSample(v: unknown): v is ProbeSample {
 }
 
 export function runProbe(opts: ProbeOptions): Promise<ProbeResult> {
-  if (!(opts.seconds > 0 && opts.seconds <= MAX_PROBE_SECONDS)) {
-    return Promise.reject(new HaloError('HALO_ERR_LAB', `probe seconds must be in (0, ${MAX_PROBE_SECONDS}], got ${opts.seconds}`));
+  if (!(Number.isInteger(opts.seconds) && opts.seconds > 0 && opts.seconds <= MAX_PROBE_SECONDS)) {
+    // the agent's --seconds takes whole seconds: refuse here, with the reason, not in the agent
+    return Promise.reject(new HaloError('HALO_ERR_LAB', `probe seconds must be a whole number 1-${MAX_PROBE_SECONDS}, got ${opts.seconds}`));
   }
   const [cmd, ...cmdArgs] = opts.haloCommand;
   if (cmd === undefined) return Promise.reject(new HaloError('HALO_ERR_LAB', 'haloCommand is empty'));
