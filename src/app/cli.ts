@@ -17,6 +17,7 @@ Usage:
   halo reload --config FILE     (apply the edited config to the running node: SIGHUP; halo reload --help)
   halo failover --config FILE [--hold DURATION | --release]   (planned handover from the master; halo failover --help)
   halo status [--config FILE] [--admin URL] [--token-file FILE] [--json]   (a running node's view of the cluster; halo status --help)
+  halo logs [-f] [--since T] [--node N] [--json] [--config FILE] [--admin URL]   (the whole cluster's log, from any node; halo logs --help)
   halo demo-backend --name NAME --http PORT [--udp PORT] [--tcp-echo PORT] [--host ADDR] [--delay-ms N]
   halo lab up|down|status|probe|logs|kill|stop|start|linkdown|linkup|partition|heal ...   (halo lab help)
   halo version
@@ -119,6 +120,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./control/control-commands.js')).failoverMain(rest);
       case 'status':
         return await (await import('./admin/status-command.js')).statusMain(rest);
+      case 'logs':
+        return await (await import('./admin/logs-command.js')).logsMain(rest);
       case 'version':
       case '--version':
         process.stdout.write(`halo ${version()}\n`);

@@ -14,7 +14,7 @@ import { DataPlane } from './data-plane.js';
 import { ElectionHost } from './election/election-host.js';
 import { ReplicationNode } from './replication/replication-node.js';
 import { loadSecret } from './secrets.js';
-import { EventLog, startAdmin, type AdminHandle } from './admin/index.js';
+import { ClusterLog, EventLog, startAdmin, type AdminHandle } from './admin/index.js';
 import { NodeControl } from './control/node-control.js';
 import { ControlServer } from './control/control-socket.js';
 
@@ -31,6 +31,8 @@ export async function runNode(opts: RunOptions): Promise<number> {
   // every line this node logs (main thread and election worker) also feeds the admin API's /events
   const events = new EventLog();
   const log = createLogger({ level, format, node: config.node.name, tap: events.tap });
+  // the whole cluster's lines (halo logs): ours, and the peers' over the replication links
+  const clusterLog = new ClusterLog({ node: config.node.name, own: events, boot: Date.now() });
   // Before anything can take long: SIGHUP's default action would end the process.
   let control: NodeControl | undefined;
   const onHangup = (): void => {
@@ -84,6 +86,8 @@ export async function runNode(opts: RunOptions): Promise<number> {
         logger: log.child({ component: 'replication' }),
         now: () => systemClock.now(),
         onSynced: (synced, cause) => election?.synced(synced, cause),
+        // debug lines leave the node only while it logs at debug (a reload may change that)
+        logs: { store: clusterLog, forwardDebug: () => (opts.logLevel ?? control?.config.log.level ?? level) === 'debug' },
       });
       await replication.start();
     }
@@ -102,7 +106,7 @@ export async function runNode(opts: RunOptions): Promise<number> {
   const controlServer = new ControlServer({ runDir: config.node.run_dir, node: config.node.name, handlers: nodeControl, log });
   await controlServer.start();
   try {
-    admin = await startAdmin({ config, plane, election, replication, events, log, reload: () => nodeControl.reload(), failover: (o) => nodeControl.failover(o) });
+    admin = await startAdmin({ config, plane, election, replication, events, cluster: clusterLog, log, reload: () => nodeControl.reload(), failover: (o) => nodeControl.failover(o) });
   } catch (err) {
     // the node serves without its admin API rather than not at all; the cause says how to fix it
     log.error('admin_unavailable', { code: err instanceof HaloError ? err.code : 'HALO_ERR_LISTEN', cause: (err as Error).message });

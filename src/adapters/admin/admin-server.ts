@@ -1,8 +1,11 @@
 /**
  * The admin API's HTTP server (node:http, no framework):
+ *   GET  /          the dashboard page, when the caller passes one
  *   GET  /status    the caller's status report as JSON
  *   GET  /metrics   Prometheus text
- *   GET  /events    WebSocket: log lines and status changes (?since=<epoch ms> replays)
+ *   GET  /events    WebSocket: log lines and status changes (?since=<epoch ms> replays); a browser
+ *                   presents the token as the subprotocol `bearer.<base64url>` (auth.ts)
+ *                   ?cluster=1: every node's log lines instead (halo logs), merged in time order
  *   POST /reload    the caller's reload handler, if any
  *   POST /failover  the caller's failover handler, if any; body {"hold_ms"?: n, "release"?: bool}
  * Every request is authorised first (auth.ts). Unknown paths are 404, a known path with
@@ -16,7 +19,7 @@ import { HaloError } from '../../core/errors.js';
 import { isLoopbackAddress } from '../../config/admin-schema.js';
 import type { Logger } from '../logger.js';
 import { ThrottledWarning } from '../throttled-warning.js';
-import { authorize, type AuthOptions } from './auth.js';
+import { authorize, authorizePage, subprotocolToken, type AuthOptions } from './auth.js';
 import { EventsHub, type EventFeed } from './events-socket.js';
 import { BodyError, hasBody, readJsonBody, refuseUpgrade, sendError, sendJson } from './http-json.js';
 
@@ -39,8 +42,12 @@ export interface AdminServerOptions {
   /** Default: 127.0.0.0/8 and ::1. */
   isLoopback?: (remoteAddress: string | undefined) => boolean;
   status(): unknown;
+  /** GET /: a self-contained page and the Content-Security-Policy it needs; absent = 404. */
+  dashboard?: { html: string; csp: string } | undefined;
   metrics(): Promise<{ contentType: string; body: string }>;
   events: EventFeed;
+  /** GET /events?cluster=1: every node's lines (halo logs); absent = 501. */
+  clusterEvents?: EventFeed | undefined;
   reload?: (() => Promise<AdminActionResult>) | undefined;
   failover?: ((req: FailoverRequest) => Promise<AdminActionResult>) | undefined;
   log: Logger;
@@ -55,6 +62,7 @@ export interface AdminServerOptions {
 const MAX_BODY_BYTES = 4096;
 const MAX_CONNECTIONS = 256;
 const ROUTES: Record<string, readonly string[]> = {
+  '/': ['GET'],
   '/status': ['GET'],
   '/metrics': ['GET'],
   '/events': ['GET'],
@@ -68,6 +76,7 @@ export class AdminServer {
   readonly #denied: ThrottledWarning;
   #http: Server | undefined;
   #hub: EventsHub | undefined;
+  #clusterHub: EventsHub | undefined;
 
   constructor(opts: AdminServerOptions) {
     this.#opts = opts;
@@ -81,7 +90,7 @@ export class AdminServer {
   }
 
   get eventClients(): number {
-    return this.#hub?.size ?? 0;
+    return (this.#hub?.size ?? 0) + (this.#clusterHub?.size ?? 0);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -101,11 +110,17 @@ export class AdminServer {
       heartbeatMs: this.#opts.heartbeatMs ?? 15_000,
       log: this.#opts.log,
     });
+    const cluster = this.#opts.clusterEvents;
+    this.#clusterHub =
+      cluster === undefined
+        ? undefined
+        : new EventsHub({ feed: cluster, maxClients: this.#opts.maxEventClients ?? 32, maxBufferedBytes: this.#opts.maxBufferedBytes ?? 4 * 1024 * 1024, heartbeatMs: this.#opts.heartbeatMs ?? 15_000, log: this.#opts.log });
     this.#http = http;
     const { host, port } = this.#opts;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         void this.#hub?.close();
+        void this.#clusterHub?.close();
         reject(new HaloError('HALO_ERR_LISTEN', `admin.listen: cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${err.code ?? err.message}`, { host, port }, { cause: err }));
       };
       http.once('error', onError);
@@ -121,6 +136,7 @@ export class AdminServer {
     const http = this.#http;
     this.#http = undefined;
     await this.#hub?.close();
+    await this.#clusterHub?.close();
     if (http === undefined) return;
     await new Promise<void>((resolve) => {
       http.close(() => resolve());
@@ -140,7 +156,8 @@ export class AdminServer {
     // A body we are not going to read: answer and close instead of reading it.
     const readsBody = method === 'POST' && path === '/failover';
     if (hasBody(req) && !readsBody) res.setHeader('connection', 'close');
-    const auth = authorize({ headers: req.headers, remoteAddress: req.socket.remoteAddress }, this.#auth);
+    const who = { headers: req.headers, remoteAddress: req.socket.remoteAddress };
+    const auth = path === '/' && method === 'GET' ? authorizePage(who, this.#auth) : authorize(who, this.#auth);
     if (!auth.ok) {
       this.#deny(req, auth.code, auth.message);
       sendError(res, auth.status, auth.code, auth.message, auth.status === 401 ? { 'www-authenticate': 'Bearer realm="halo"' } : {});
@@ -151,6 +168,21 @@ export class AdminServer {
     if (!allowed.includes(method)) return sendError(res, 405, 'method_not_allowed', `${path} accepts ${allowed.join(', ')}, not ${method}`, { allow: allowed.join(', ') });
     try {
       switch (path) {
+        case '/': {
+          const page = this.#opts.dashboard;
+          if (page === undefined) return sendError(res, 404, 'not_found', 'this node serves no dashboard (try /status, /metrics, /events)');
+          res.writeHead(200, {
+            'content-type': 'text/html; charset=utf-8',
+            'content-length': Buffer.byteLength(page.html),
+            'cache-control': 'no-store',
+            'x-content-type-options': 'nosniff',
+            'content-security-policy': page.csp,
+            'x-frame-options': 'DENY',
+            'referrer-policy': 'no-referrer',
+          });
+          res.end(page.html);
+          return;
+        }
         case '/status':
           return sendJson(res, 200, await this.#opts.status());
         case '/metrics': {
@@ -193,7 +225,9 @@ export class AdminServer {
     const url = new URL(req.url ?? '/', 'http://admin');
     if (url.pathname !== '/events') return refuseUpgrade(socket, 404, 'not_found', `no WebSocket at ${url.pathname} (try /events)`);
     if (req.method !== 'GET') return refuseUpgrade(socket, 405, 'method_not_allowed', '/events accepts GET');
-    const auth = authorize({ headers: req.headers, remoteAddress: req.socket.remoteAddress }, this.#auth);
+    // ws echoes the first offered subprotocol, as a browser requires: the bearer one is the only one we expect.
+    const offered = subprotocolToken(req.headers);
+    const auth = authorize({ headers: req.headers, remoteAddress: req.socket.remoteAddress, token: offered?.token }, this.#auth);
     if (!auth.ok) {
       this.#deny(req, auth.code, auth.message);
       return refuseUpgrade(socket, auth.status, auth.code, auth.message);
@@ -204,7 +238,10 @@ export class AdminServer {
       since = Number(raw);
       if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(since)) return refuseUpgrade(socket, 400, 'bad_request', `since: expected wall-clock milliseconds since the epoch, got "${raw.slice(0, 40)}"`);
     }
-    const hub = this.#hub;
+    const cluster = url.searchParams.get('cluster');
+    if (cluster !== null && cluster !== '0' && cluster !== '1') return refuseUpgrade(socket, 400, 'bad_request', `cluster: expected 1 (every node's log lines) or 0 (this node's lines and status), got "${cluster.slice(0, 40)}"`);
+    if (cluster === '1' && this.#clusterHub === undefined) return refuseUpgrade(socket, 501, 'not_implemented', 'this node keeps no cluster log');
+    const hub = cluster === '1' ? this.#clusterHub : this.#hub;
     if (hub === undefined || hub.full) return refuseUpgrade(socket, 503, 'unavailable', 'too many /events clients; try again later');
     hub.accept(req, socket, head, since);
   }

@@ -7,7 +7,9 @@
  *    127.0.0.1:9797 through DNS rebinding;
  *  - a browser request from another origin (an `Origin` header that is not this host)
  *    is refused either way, so no page can POST /failover or read /events behind the
- *    operator's back.
+ *    operator's back;
+ *  - browsers: the dashboard page itself is served without the token (authorizePage),
+ *    and a WebSocket may present it as a subprotocol (subprotocolToken).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -23,6 +25,8 @@ export interface AuthOptions {
 export interface AuthRequest {
   headers: IncomingHttpHeaders;
   remoteAddress: string | undefined;
+  /** A token presented other than in `Authorization` (the WebSocket subprotocol: see subprotocolToken). */
+  token?: string | undefined;
 }
 
 export type AuthResult = { ok: true } | { ok: false; status: 401 | 403; code: 'unauthorized' | 'forbidden'; message: string };
@@ -49,6 +53,42 @@ export function hostName(hostHeader: string): string {
   return colon < 0 ? hostHeader : hostHeader.slice(0, colon);
 }
 
+export const SUBPROTOCOL_PREFIX = 'bearer.';
+
+/**
+ * Browsers cannot set headers on a WebSocket, only offer subprotocols: the dashboard
+ * offers `bearer.<base64url of the token>` (base64url because a subprotocol must be an
+ * HTTP token and an admin token may hold any character). Never a query parameter: URLs
+ * end up in logs and histories. Returns the offered value (to echo) and the token.
+ */
+export function subprotocolToken(headers: IncomingHttpHeaders): { protocol: string; token: string } | undefined {
+  const offered = headers['sec-websocket-protocol'];
+  if (offered === undefined) return undefined;
+  for (const raw of offered.split(',')) {
+    const protocol = raw.trim();
+    if (!protocol.startsWith(SUBPROTOCOL_PREFIX)) continue;
+    const encoded = protocol.slice(SUBPROTOCOL_PREFIX.length);
+    if (!/^[A-Za-z0-9_-]+$/.test(encoded)) return undefined;
+    return { protocol, token: Buffer.from(encoded, 'base64url').toString('utf8') };
+  }
+  return undefined;
+}
+
+/**
+ * GET / (the dashboard page): with a token configured the page is served without one,
+ * since a browser cannot send a bearer header when it navigates; the page holds no data
+ * and no secret, and sends the token (from its URL fragment) on every request for data.
+ * The Origin rule still holds; without a token, the rules are authorize's.
+ */
+export function authorizePage(req: AuthRequest, opts: AuthOptions): AuthResult {
+  if (opts.token === undefined) return authorize(req, opts);
+  const origin = req.headers.origin;
+  if (origin !== undefined && !sameOrigin(origin, req.headers.host)) return CROSS_ORIGIN;
+  return { ok: true };
+}
+
+const CROSS_ORIGIN: AuthResult = { ok: false, status: 403, code: 'forbidden', message: 'cross-origin requests are refused' };
+
 function sameOrigin(origin: string, host: string | undefined): boolean {
   if (host === undefined) return false;
   try {
@@ -61,10 +101,10 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 export function authorize(req: AuthRequest, opts: AuthOptions): AuthResult {
   const origin = req.headers.origin;
   if (origin !== undefined && !sameOrigin(origin, req.headers.host)) {
-    return { ok: false, status: 403, code: 'forbidden', message: 'cross-origin requests are refused' };
+    return CROSS_ORIGIN;
   }
   if (opts.token !== undefined) {
-    const presented = bearerToken(req.headers);
+    const presented = bearerToken(req.headers) ?? req.token;
     if (presented !== undefined && tokenMatches(opts.token, presented)) return { ok: true };
     return { ok: false, status: 401, code: 'unauthorized', message: presented === undefined ? 'a bearer token is required (Authorization: Bearer <token>)' : 'the bearer token is wrong' };
   }

@@ -6,7 +6,8 @@
  *   const events = new EventLog();
  *   const log = createLogger({ level, format, node: config.node.name, tap: events.tap });
  *   if (election) events.follow(election);            // the worker's lines, from its start
- *   const admin = await startAdmin({ config, plane, election, replication, events, log });
+ *   const cluster = new ClusterLog({ node, own: events, boot: Date.now() });  // also ReplicationNode's `logs.store`
+ *   const admin = await startAdmin({ config, plane, election, replication, events, cluster, log });
  *   ...
  *   await admin?.close();
  */
@@ -18,11 +19,14 @@ import { AdminServer, type AdminActionResult, type FailoverRequest } from '../..
 import { systemClock } from '../../adapters/system-clock.js';
 import { loadSecret } from '../secrets.js';
 import type { EventLog } from './event-log.js';
+import { ClusterLog, clusterEventFeed } from './cluster-log.js';
+import { dashboardPage } from './dashboard/dashboard-page.js';
 import { AdminMetrics } from './metrics.js';
 import { buildStatusReport, type StatusReport } from './status-report.js';
 import { collectStatusInputs, eventFeed, type ElectionView, type PlaneView, type ReplicationView, type StatusSources } from './status-sources.js';
 
 export { EventLog } from './event-log.js';
+export { ClusterLog } from './cluster-log.js';
 export type { AdminActionResult, FailoverRequest } from '../../adapters/admin/admin-server.js';
 export type { StatusReport } from './status-report.js';
 
@@ -32,6 +36,8 @@ export interface StartAdminOptions {
   election?: ElectionView | undefined;
   replication?: ReplicationView | undefined;
   events: EventLog;
+  /** Every node's lines (GET /events?cluster=1, halo logs); default: this node's lines only. */
+  cluster?: ClusterLog | undefined;
   log: Logger;
   /** POST /reload; absent = 501. */
   reload?: (() => Promise<AdminActionResult>) | undefined;
@@ -89,8 +95,10 @@ export async function startAdmin(opts: StartAdminOptions): Promise<AdminHandle |
     token,
     ...(opts.isLoopback !== undefined ? { isLoopback: opts.isLoopback } : {}),
     status,
+    dashboard: dashboardPage(),
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
     events: eventFeed(opts.events, src),
+    clusterEvents: clusterEventFeed(opts.cluster ?? new ClusterLog({ node: opts.config.node.name, own: opts.events, boot: Date.now() })),
     reload: opts.reload,
     failover: opts.failover,
     log,

@@ -45,12 +45,12 @@ class StatusUsageError extends HaloError {
   }
 }
 
-interface Target {
+export interface Target {
   base: string;
   token: string | undefined;
 }
 
-function resolveTarget(v: { config?: string | undefined; admin?: string | undefined; 'token-file'?: string | undefined }): Target {
+export function resolveTarget(v: { config?: string | undefined; admin?: string | undefined; 'token-file'?: string | undefined }): Target {
   const config = v.config === undefined ? undefined : loadConfigFile(v.config);
   let base: string;
   if (v.admin !== undefined) {

@@ -10,7 +10,8 @@ import type { AuthenticatedPeer } from '../../adapters/replication/replication-s
 import { rawBytes, rawText } from '../../adapters/replication/replication-server.js';
 import { watchLiveness } from '../../adapters/replication/link-liveness.js';
 import type { Logger } from '../../adapters/logger.js';
-import { CLOSE_PROTOCOL_ERROR, CLOSE_RESYNC, encodeControl, parseControl, truncateUtf8, type ControlMessage } from '../../core/replication/handshake-messages.js';
+import { CLOSE_PROTOCOL_ERROR, CLOSE_RESYNC, encodeControl, parseControl, truncateUtf8, type ControlMessage, type LogsMessage } from '../../core/replication/handshake-messages.js';
+import { isLogsParseError } from '../../core/replication/log-messages.js';
 import { PeerStream, type PeerStart, type PeerStep, type PeerStreamStats } from '../../core/replication/peer-stream.js';
 import type { ReplicationLog } from '../../core/replication/replication-log.js';
 
@@ -41,6 +42,10 @@ export interface MasterSideOptions {
   syncTimeoutMs: number;
   logger: Logger;
   now(): number;
+  /** A `logs` message from a standby (any time after welcome); not part of the stream. */
+  onLogs?: ((peer: AuthenticatedPeer, msg: LogsMessage | undefined) => void) | undefined;
+  /** The standby sent `sync`: it reads text frames now, so log lines may go to it. */
+  onStreaming?: ((peer: AuthenticatedPeer) => void) | undefined;
 }
 
 export class MasterSide {
@@ -148,17 +153,22 @@ export class MasterSide {
       if (!r.ok) this.#protocolError(p, r.error);
       return;
     }
-    if (p.stream !== undefined) return this.#protocolError(p, 'a control message after sync');
     let msg: ControlMessage;
     try {
       msg = parseControl(rawText(data));
     } catch (err) {
+      // log lines are never worth the link: a malformed `logs` message costs its lines only
+      if (isLogsParseError(err)) return this.#opts.onLogs?.(p.peer, undefined);
       return this.#protocolError(p, (err as Error).message);
     }
+    // before the stream logic: log lines come and go beside it, before or after sync
+    if (msg.type === 'logs') return this.#opts.onLogs?.(p.peer, msg);
+    if (p.stream !== undefined) return this.#protocolError(p, 'a control message after sync');
     if (msg.type !== 'sync') return this.#protocolError(p, `expected sync, got ${msg.type}`);
     p.stream = new PeerStream({ sync: { epoch: msg.epoch, seq: msg.seq } });
     const start = p.stream.start(this.#opts.log, now);
     this.#send(p, start);
+    this.#opts.onStreaming?.(p.peer);
   }
 
   #send(p: Peer, step: PeerStart | PeerStep): void {

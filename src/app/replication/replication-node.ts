@@ -20,6 +20,7 @@ import { ReplicaApplier, type ApplierStatus } from '../../core/replication/repli
 import type { ReplicaSink, SourceTable } from '../../core/replication/replication-source.js';
 import { ReplicationLog, type ReplicationLogStats } from '../../core/replication/replication-log.js';
 import type { ReplicaRole } from '../../core/service/replica-types.js';
+import { LogRelay, type LogRelayStats, type LogStore } from './log-relay.js';
 import { MasterSide, type PeerStatus } from './master-side.js';
 import { StandbySide } from './standby-side.js';
 
@@ -45,6 +46,11 @@ export interface ReplicationNodeOptions {
   logger: Logger;
   now(): number;
   onSynced(synced: boolean, cause: string): void;
+  /**
+   * The cluster log: this node's lines go to its peers over the links, theirs come into
+   * it (log-relay.ts). Without it, `logs` messages from peers are ignored.
+   */
+  logs?: { store: LogStore; forwardDebug(): boolean } | undefined;
 }
 
 export interface ElectionView {
@@ -61,6 +67,8 @@ export interface ReplicationStatus {
   refused: Record<number, number>;
   /** Entries per replicated table, and each table's digest (hex) as this node's log sees it. */
   tables: Record<string, { entries: number; digest: string }>;
+  /** Log lines over the links (absent without a cluster log); `dropped` is logs_dropped. */
+  logs?: LogRelayStats;
 }
 
 export function loadReplicationTls(cluster: ClusterConfig): ReplicationTls | undefined {
@@ -82,6 +90,7 @@ export class ReplicationNode {
   readonly #server: ReplicationServer;
   readonly #master: MasterSide;
   readonly #standby: StandbySide;
+  readonly #logs: LogRelay | undefined;
   #applier: ReplicaApplier;
   #role: 'master' | 'standby' | 'idle' = 'idle';
   #synced = false;
@@ -116,7 +125,18 @@ export class ReplicationNode {
       onPeer: (peer) => this.#onPeer(peer),
       log: opts.logger,
     });
-    this.#master = new MasterSide({ log: this.log, linkTimeoutMs: r.link_timeout_ms, maxPeerBufferBytes: r.max_peer_buffer_bytes, syncTimeoutMs: r.handshake_timeout_ms, logger: opts.logger, now: opts.now });
+    const logs = opts.logs === undefined ? undefined : new LogRelay({ store: opts.logs.store, forwardDebug: opts.logs.forwardDebug, now: opts.now, logger: opts.logger });
+    this.#logs = logs;
+    this.#master = new MasterSide({
+      log: this.log,
+      linkTimeoutMs: r.link_timeout_ms,
+      maxPeerBufferBytes: r.max_peer_buffer_bytes,
+      syncTimeoutMs: r.handshake_timeout_ms,
+      logger: opts.logger,
+      now: opts.now,
+      onLogs: (peer, msg) => (msg === undefined ? logs?.rejectMessage() : logs?.receive(peer.ws, msg)),
+      onStreaming: (peer) => logs?.attach(peer.ws, peer.node, 'downstream'),
+    });
     this.#applier = this.#newApplier();
     this.#standby = new StandbySide({
       applier: () => this.#applier,
@@ -128,6 +148,8 @@ export class ReplicationNode {
       now: opts.now,
       onSynced: (synced, cause) => this.#setSynced(synced, cause),
       isSynced: () => this.#synced,
+      onConnected: (ws, master) => logs?.attach(ws, master, 'upstream'),
+      onLogs: (ws, msg) => (msg === undefined ? logs?.rejectMessage() : logs?.receive(ws, msg)),
     });
   }
 
@@ -216,12 +238,14 @@ export class ReplicationNode {
           : undefined,
       refused: { ...this.#server.counters.refused },
       tables: Object.fromEntries([...this.log.digests()].map(([name, d]) => [name, { entries: d.count, digest: d.value.toString(16) }])),
+      ...(this.#logs === undefined ? {} : { logs: this.#logs.stats() }),
     };
   }
 
   async stop(): Promise<void> {
     if (this.#flush) clearInterval(this.#flush);
     if (this.#digest) clearInterval(this.#digest);
+    this.#logs?.close();
     this.#standby.stop();
     this.#master.closeAll(1001, 'node stopping');
     await this.#server.close();
@@ -240,6 +264,7 @@ export class ReplicationNode {
     } else if (this.#role === 'standby') {
       this.#standby.tick();
     }
+    this.#logs?.tick();
   }
 
   #onPeer(peer: AuthenticatedPeer): void {

@@ -9,7 +9,8 @@ import { dialReplication, type DialOptions } from '../../adapters/replication/re
 import { watchLiveness } from '../../adapters/replication/link-liveness.js';
 import { rawBytes, rawText } from '../../adapters/replication/replication-server.js';
 import type { Logger } from '../../adapters/logger.js';
-import { CLOSE_PROTOCOL_ERROR, CLOSE_RESYNC, encodeControl, parseControl, truncateUtf8, type ControlMessage } from '../../core/replication/handshake-messages.js';
+import { CLOSE_PROTOCOL_ERROR, CLOSE_RESYNC, encodeControl, parseControl, truncateUtf8, type ControlMessage, type LogsMessage } from '../../core/replication/handshake-messages.js';
+import { isLogsParseError } from '../../core/replication/log-messages.js';
 import type { ApplierResult, ReplicaApplier } from '../../core/replication/replica-applier.js';
 
 const BACKOFF_MIN_MS = 100;
@@ -36,6 +37,10 @@ export interface StandbySideOptions {
   onSynced(synced: boolean, cause: string): void;
   /** The node's verdict now (the node also sets it, e.g. a master is in step by definition). */
   isSynced(): boolean;
+  /** Linked to the master (sync sent): log lines may go up it. */
+  onConnected?: ((ws: WebSocket, master: string) => void) | undefined;
+  /** A `logs` message from the master (undefined: one that did not parse); not part of the stream. */
+  onLogs?: ((ws: WebSocket, msg: LogsMessage | undefined) => void) | undefined;
 }
 
 export class StandbySide {
@@ -140,6 +145,7 @@ export class StandbySide {
           this.#opts.logger.warn('replication_master_silent', { master: peer.node, silent_ms: silentMs, cause: 'no frame and no pong: link considered dead' }),
         );
         peer.ws.send(encodeControl(sync));
+        this.#opts.onConnected?.(peer.ws, peer.node);
       },
       (err: unknown) => {
         this.#dialing = false;
@@ -205,8 +211,12 @@ export class StandbySide {
       try {
         msg = parseControl(rawText(data));
       } catch (err) {
+        // log lines are never worth the link: a malformed `logs` message costs its lines only
+        if (isLogsParseError(err)) return this.#opts.onLogs?.(ws, undefined);
         return this.#reset(ws, CLOSE_PROTOCOL_ERROR, `bad control message from the master: ${(err as Error).message}`);
       }
+      // before the applier: log lines are not part of the stream (no resync, no ack)
+      if (msg.type === 'logs') return this.#opts.onLogs?.(ws, msg);
       // e.g. not_master: the adverts have not caught up yet; try again after the backoff
       if (msg.type === 'refuse') return this.#reset(ws, 1000, `refused by ${this.#target?.node ?? 'the peer'} (${msg.code}): ${msg.reason}`);
       r = applier.onControl(msg, now);

@@ -63,7 +63,7 @@ describe('parseControl / encodeControl', () => {
     ['a list', '[1]', 'control message: expected an object, got a list'],
     ['null', 'null', 'control message: expected an object, got null'],
     ['no type', '{}', 'type: required, missing'],
-    ['an unknown type', text({ type: 'bye' }), 'type: expected one of hello, challenge, auth, welcome, sync, snapshot_begin, snapshot_end, resume, refuse, got "bye"'],
+    ['an unknown type', text({ type: 'bye' }), 'type: expected one of hello, challenge, auth, welcome, sync, snapshot_begin, snapshot_end, resume, refuse, logs, got "bye"'],
     ['an unknown key', mutate(0, { extra: true }), 'hello: unknown key "extra"'],
     ['another version', mutate(0, { version: 2 }), 'hello.version: expected 1, got 2 (this node speaks replication protocol version 1)'],
     ['a missing version', text({ ...hello, version: undefined }), 'hello.version: required, missing'],

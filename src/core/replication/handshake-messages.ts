@@ -11,6 +11,7 @@
  *               <- welcome {config, epoch?}          (or refuse, then close)
  *     sync      {epoch, seq}          ->            (standby, once welcomed)
  *               <- resume | snapshot_begin ... snapshot_end
+ *     logs      {lines}  <->                    (either way once streaming: log-messages.ts)
  *
  * The parser is strict (unknown keys, wrong types, out-of-range numbers are errors
  * naming the field) because a lenient parser is how two versions end up silently
@@ -37,6 +38,9 @@ import {
   type JsonObject,
 } from './control-fields.js';
 import { parseConfigDigest, parseSummary, type CanonicalSummary } from './config-digest.js';
+import { parseLogs, type LogsMessage } from './log-messages.js';
+
+export type { LogLine, LogsMessage } from './log-messages.js';
 
 export const REPL_PROTOCOL_VERSION = 1;
 /** Largest control message, in UTF-8 bytes; the adapter should also cap ws maxPayload. */
@@ -169,9 +173,10 @@ export type ControlMessage =
   | SnapshotBeginMessage
   | SnapshotEndMessage
   | ResumeMessage
-  | RefuseMessage;
+  | RefuseMessage
+  | LogsMessage;
 export type ControlType = ControlMessage['type'];
-export const CONTROL_TYPES = ['hello', 'challenge', 'auth', 'welcome', 'sync', 'snapshot_begin', 'snapshot_end', 'resume', 'refuse'] as const satisfies readonly ControlType[];
+export const CONTROL_TYPES = ['hello', 'challenge', 'auth', 'welcome', 'sync', 'snapshot_begin', 'snapshot_end', 'resume', 'refuse', 'logs'] as const satisfies readonly ControlType[];
 
 /** Cluster ids travel as text so the adapter can pass the config's uint32 as String(id). */
 const CLUSTER_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -294,6 +299,7 @@ const PARSERS: Readonly<Record<ControlType, (o: JsonObject) => ControlMessage>> 
   snapshot_end: parseSnapshotEnd,
   resume: parseResume,
   refuse: parseRefuse,
+  logs: parseLogs,
 };
 
 /** Parse one control message; throws HaloError HALO_ERR_REPL_HANDSHAKE naming the field. */
