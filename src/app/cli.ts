@@ -102,8 +102,32 @@ async function run(args: string[]): Promise<number> {
   });
 }
 
+/** `--help` of the commands that have no help of their own module. */
+const COMMAND_HELP: Readonly<Record<string, string>> = {
+  run: `Usage: halo run --config FILE [--log-level error|warn|info|debug] [--log-format text|json]
+
+Starts every configured service, then the election and table replication when the config
+has a cluster section. SIGTERM/SIGINT: the master hands the VIP over first (priority 0),
+then open connections drain. SIGHUP reloads the config (halo reload --help).
+Exit codes: 0 stopped by a signal, 1 failed to start or the election failed, 2 bad usage or config.`,
+  validate: `Usage: halo validate --config FILE
+
+Checks the config: the schema, then the cross-checks. Prints a one-line summary, or every
+problem with its path. Exit codes: 0 valid, 2 invalid or bad usage.`,
+  'demo-backend': `Usage: halo demo-backend --name NAME --http PORT [--udp PORT] [--tcp-echo PORT] [--host ADDR] [--delay-ms N]
+
+A small backend for labs, tests and docker compose: HTTP answers with NAME (and /healthz),
+UDP echoes each datagram prefixed with "NAME:", --tcp-echo echoes bytes unchanged.
+Runs until SIGTERM/SIGINT. Exit codes: 0 stopped, 2 bad usage.`,
+};
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const help = command === undefined ? undefined : COMMAND_HELP[command];
+  if (help !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`${help}\n`);
+    return 0;
+  }
   try {
     switch (command) {
       case 'run':

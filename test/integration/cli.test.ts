@@ -24,6 +24,14 @@ function file(text: string): string {
 }
 
 describe('halo CLI', () => {
+  it('every command answers --help with its usage and exit 0', async () => {
+    for (const command of ['run', 'validate', 'demo-backend', 'reload', 'failover', 'status', 'logs', 'lab']) {
+      const r = await exitOf([command, '--help']);
+      expect(r.code, `${command}: ${r.out}`).toBe(0);
+      expect(r.out, command).toMatch(/usage/i);
+    }
+  });
+
   it('validate exits 0 on a good config and names its services', async () => {
     const r = await exitOf(['validate', '--config', 'deploy/examples/single-node.yaml']);
     expect(r.code).toBe(0);
