@@ -56,7 +56,7 @@ describe('replication link liveness', () => {
       else client.once('close', () => r(true));
     });
     expect(closed).toBe(true);
-    expect(silentMs).toBeGreaterThan(200);
+    expect(silentMs).toBeGreaterThanOrEqual(200); // rounded to whole ms
     expect(performance.now() - started).toBeLessThan(2000);
   });
 });
