@@ -69,7 +69,7 @@ describe.skipIf(!support.ok)(`bin/halo.js through its shebang${support.ok ? '' :
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const deadline = Date.now() + 15_000;
-    while (!/"message":"(state_change|start_failed)"/.test(out) && proc.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (!/"message":"(node_started|start_failed)"/.test(out) && proc.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(out, out.slice(-2000)).toMatch(/"message":"node_started"/);
     expect(out).not.toMatch(/start_failed|invalid execArgv/);
     // its only backend is down, so the start-up check of the backends is still probing:
