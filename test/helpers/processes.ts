@@ -153,7 +153,12 @@ export async function startHalo(config: unknown, env: NodeJS.ProcessEnv = {}, op
   const configFile = join(dir, 'halo.yaml');
   // Tests run several nodes in one namespace: the admin API's fixed default port would
   // collide, so each gets a port of its own unless the test chose one.
-  const withAdmin = typeof config === 'object' && config !== null && !('admin' in config) ? { ...config, admin: { listen: '127.0.0.1:0' } } : config;
+  let withAdmin = typeof config === 'object' && config !== null && !('admin' in config) ? { ...config, admin: { listen: '127.0.0.1:0' } } : config;
+  // and the pid file and control socket go to the test's own directory, not /run/halo
+  if (typeof withAdmin === 'object' && withAdmin !== null) {
+    const node = (withAdmin as { node?: Record<string, unknown> }).node ?? {};
+    if (node['run_dir'] === undefined) withAdmin = { ...withAdmin, node: { ...node, run_dir: dir } };
+  }
   writeFileSync(configFile, stringify(withAdmin));
   const proc = spawnHalo(['run', '--config', configFile, '--log-format', 'json', '--log-level', 'debug'], env, opts);
   await proc.waitFor((e) => e['message'] === 'node_started' || e['message'] === 'start_failed', 15_000);

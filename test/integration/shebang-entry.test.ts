@@ -49,7 +49,7 @@ describe.skipIf(!support.ok)(`bin/halo.js through its shebang${support.ok ? '' :
     writeFileSync(
       config,
       [
-        'node: { name: sb1 }',
+        `node: { name: sb1, run_dir: ${dir} }`,
         'log: { format: json }',
         'admin: { listen: false }',
         'cluster:',

@@ -47,6 +47,8 @@ export interface NodeConfigInput {
   services?: ServiceOverrides;
   /** given to every cookie-persistence service that names no secret of its own */
   cookieSecretFile?: string;
+  /** node.run_dir (pid file, control socket): the lab's own directory, so labs never share one */
+  runDir?: string;
 }
 
 const PRIORITIES = [150, 100, 50];
@@ -72,7 +74,7 @@ export function nodeConfig(input: NodeConfigInput): Record<string, unknown> {
   const backends = hosts.filter((h) => h.role === 'backend');
   const index = lbs.findIndex((h) => h.name === input.node.name);
   const head = {
-    node: { name: input.node.name },
+    node: input.runDir === undefined ? { name: input.node.name } : { name: input.node.name, run_dir: input.runDir },
     log: { level: input.logLevel, format: 'json' },
   };
   const services = labServices(backends, input.services ?? {}, input.cookieSecretFile);

@@ -179,6 +179,7 @@ export class Lab {
         election: state.election,
         logLevel: this.#opts.logLevel ?? 'info',
         backends: this.backends,
+        runDir: state.stateDir,
         ...(this.#opts.services !== undefined ? { services: this.#opts.services } : {}),
         ...(needsCookieSecret(this.#opts.services ?? {}) ? { cookieSecretFile: join(state.stateDir, COOKIE_KEY_FILE) } : {}),
         ...(this.#opts.clusterOverrides !== undefined ? { clusterOverrides: this.#opts.clusterOverrides } : {}),
@@ -230,7 +231,7 @@ export class Lab {
     } catch {
       return;
     }
-    const ours = new Set(['state.json', 'cluster.key', COOKIE_KEY_FILE, ...(state?.hosts ?? []).flatMap((h) => [h.config, h.log]).filter((f): f is string => f !== undefined).map((f) => f.slice(f.lastIndexOf('/') + 1))]);
+    const ours = new Set(['state.json', 'cluster.key', COOKIE_KEY_FILE, ...(state?.hosts ?? []).flatMap((h) => [h.config, h.log]).filter((f): f is string => f !== undefined).map((f) => f.slice(f.lastIndexOf('/') + 1)), ...(state?.hosts ?? []).flatMap((h) => [`${h.name}.pid`, `${h.name}.sock`])]);
     for (const e of entries) {
       if (ours.has(e) || /^(lb\d|be\d)\.(yaml|log)$/.test(e) || /^state\.json\.\d+\.tmp$/.test(e)) {
         try {
