@@ -172,8 +172,11 @@ describe.skipIf(!support.ok)(`halo lab in network namespaces${support.ok ? '' : 
     const { report } = await probing;
     // The outage starts at the last success before the link went down and ends through lb1 again.
     expect(report.windows.length).toBeGreaterThanOrEqual(1);
-    const w = report.longest;
-    expect(w).toMatchObject({ nodeBefore: 'lb1', nodeAfter: 'lb1', ongoing: false, fromStart: false });
+    // The probe agent's own first attempts can fail on a loaded machine (a node process
+    // warming up, 100 ms timeouts): that window runs from its start and is not the link's.
+    const length = (x: { start: number; end?: number | undefined }): number => (x.end ?? x.start) - x.start;
+    const w = report.windows.filter((x) => !x.fromStart).sort((a, b) => length(b) - length(a))[0];
+    expect(w, JSON.stringify(report.windows)).toMatchObject({ nodeBefore: 'lb1', nodeAfter: 'lb1', ongoing: false, fromStart: false });
     expect(w?.failures).toBeGreaterThan(0);
     expect(report.nodeChanged).toBe(false);
   }, 30_000);
