@@ -5,42 +5,19 @@
  * (the same harness as election-node.test.ts, reduced to what these fields need).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { clusterSchema } from '../../config/cluster-schema.js';
 import { Tracker } from '../../core/election/tracking.js';
 import { recordingLogger } from '../../../test/helpers/recording-logger.js';
-import { ElectionNode, type AdvertTransport, type VipControl } from '../election/election-node.js';
+import { ElectionNode, type VipControl } from '../election/election-node.js';
+import { AdvertBus, quietVip, testCluster, TEST_CLUSTER_KEY } from '../../../test/fakes/advert-bus.js';
 
-const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+const vip: VipControl = quietVip();
 
-type Deliver = (buf: Buffer, from: { address: string; port: number }) => void;
-
-class Bus {
-  readonly members = new Set<{ address: string; deliver: Deliver; open: boolean }>();
-  transport(address: string, deliver: Deliver): AdvertTransport {
-    const member = { address, deliver, open: false };
-    this.members.add(member);
-    return {
-      start: async () => void (member.open = true),
-      close: async () => void (member.open = false),
-      send: (buf) => {
-        if (!member.open) return;
-        for (const m of this.members) if (m.open && m.address !== address) m.deliver(buf, { address, port: 7946 });
-      },
-    };
-  }
-  silence(address: string): void {
-    for (const m of this.members) if (m.address === address) m.open = false;
-  }
-}
-
-const vip: VipControl = { add: async () => undefined, renew: async () => undefined, remove: async () => undefined, removeStale: async () => [], garp: async () => undefined, stopGarp: () => undefined, close: () => undefined };
-
-function node(bus: Bus, name: string, address: string, priority: number, tracker?: Tracker) {
+function node(bus: AdvertBus, name: string, address: string, priority: number, tracker?: Tracker) {
   return new ElectionNode({
-    cluster: clusterSchema.parse({ id: 7, key_env: 'X', interface: 'eth0', vips: [{ address: '10.0.0.100/24' }], advert_interval_ms: 100, priority }),
+    cluster: testCluster({ priority }),
     nodeName: name,
     address,
-    key: KEY,
+    key: TEST_CLUSTER_KEY,
     log: recordingLogger(),
     clock: { now: () => performance.now() },
     vip,
@@ -59,7 +36,7 @@ afterEach(() => {
 
 describe('ElectionNodeStatus for the admin API', () => {
   it('the backup lists the master it hears, with the age of its last advert; the master hears nobody', async () => {
-    const bus = new Bus();
+    const bus = new AdvertBus();
     const lb1 = node(bus, 'lb1', '10.0.0.11', 150);
     const lb2 = node(bus, 'lb2', '10.0.0.12', 100);
     await lb1.start();
@@ -78,7 +55,7 @@ describe('ElectionNodeStatus for the admin API', () => {
   });
 
   it('counts transitions and keeps the last change and the takeover timeline', async () => {
-    const bus = new Bus();
+    const bus = new AdvertBus();
     const lb1 = node(bus, 'lb1', '10.0.0.11', 150);
     const lb2 = node(bus, 'lb2', '10.0.0.12', 100);
     await lb1.start();
@@ -102,8 +79,8 @@ describe('ElectionNodeStatus for the admin API', () => {
   it('carries the tracker status when the driver passes one', async () => {
     const tracker = new Tracker(150, [{ kind: 'service', name: 'web', weight: -60 }]);
     tracker.set('service', 'web', false, 'no healthy backend');
-    const lb1 = node(new Bus(), 'lb1', '10.0.0.11', 150, tracker);
+    const lb1 = node(new AdvertBus(), 'lb1', '10.0.0.11', 150, tracker);
     expect(lb1.status().tracking?.objects[0]).toMatchObject({ name: 'web', ok: false, contribution: -60 });
-    expect(node(new Bus(), 'lb2', '10.0.0.12', 100).status().tracking).toBeUndefined();
+    expect(node(new AdvertBus(), 'lb2', '10.0.0.12', 100).status().tracking).toBeUndefined();
   });
 });

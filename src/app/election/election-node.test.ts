@@ -5,61 +5,25 @@
  * and arping are exercised by test/integration/election-*.test.ts in namespaces.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { clusterSchema, type ClusterConfig } from '../../config/cluster-schema.js';
 import { encodeAdvert } from '../../core/election/advert.js';
 import { recordingLogger, type LogLine as Line } from '../../../test/helpers/recording-logger.js';
-import { ElectionNode, type AdvertTransport, type HookRunner, type HookState, type VipControl } from './election-node.js';
+import { ElectionNode, type HookRunner, type HookState, type VipControl } from './election-node.js';
+import { AdvertBus, quietVip, testCluster, TEST_CLUSTER_KEY } from '../../../test/fakes/advert-bus.js';
 
-const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
-
-
-class Bus {
-  readonly members = new Set<{ address: string; deliver: (buf: Buffer, from: { address: string; port: number }) => void; open: boolean }>();
-  /** Datagrams seen on the wire, for replay attacks. */
-  readonly wire: Buffer[] = [];
-  transport(address: string, deliver: (buf: Buffer, from: { address: string; port: number }) => void): AdvertTransport {
-    const member = { address, deliver, open: false };
-    this.members.add(member);
-    return {
-      start: async () => void (member.open = true),
-      close: async () => void (member.open = false),
-      send: (buf) => {
-        if (!member.open) return;
-        this.wire.push(buf);
-        this.inject(buf, address);
-      },
-    };
-  }
-  inject(buf: Buffer, fromAddress: string): void {
-    for (const m of this.members) if (m.open && m.address !== fromAddress) m.deliver(buf, { address: fromAddress, port: 7946 });
-  }
-}
+const KEY = TEST_CLUSTER_KEY;
 
 function recorders(ops: string[], timeline: string[], name: string): { vip: VipControl; hooks: HookRunner & { calls: [HookState, string][] } } {
   const calls: [HookState, string][] = [];
-  const record = (op: string) => {
+  const vip = quietVip((op) => {
     ops.push(op);
     timeline.push(`${name}:${op}`);
-  };
-  return {
-    vip: {
-      add: async () => void record('add'),
-      renew: async () => void record('renew'),
-      remove: async () => void record('remove'),
-      removeStale: async () => [],
-      garp: async (reason) => void record(`garp:${reason}`),
-      stopGarp: () => void record('stop-garp'),
-      close: () => undefined,
-    },
-    hooks: { calls, notify: async (to, from) => void calls.push([to, from]), drain: async () => undefined },
-  };
+  });
+  return { vip, hooks: { calls, notify: async (to, from) => void calls.push([to, from]), drain: async () => undefined } };
 }
 
-function cluster(over: Record<string, unknown> = {}): ClusterConfig {
-  return clusterSchema.parse({ id: 7, key_env: 'X', interface: 'eth0', vips: [{ address: '10.0.0.100/24' }], advert_interval_ms: 100, ...over });
-}
+const cluster = testCluster;
 
-function makeNode(bus: Bus, name: string, address: string, priority: number, lines: Line[], over: Record<string, unknown> = {}, timeline: string[] = []) {
+function makeNode(bus: AdvertBus, name: string, address: string, priority: number, lines: Line[], over: Record<string, unknown> = {}, timeline: string[] = []) {
   const ops: string[] = [];
   const { vip, hooks } = recorders(ops, timeline, name);
   const node = new ElectionNode({
@@ -78,7 +42,7 @@ function makeNode(bus: Bus, name: string, address: string, priority: number, lin
 
 /** lb1 (150) and lb2 (100) on one bus, one second after both started: lb1 is master. */
 async function settledPair(over: Record<string, unknown> = {}) {
-  const bus = new Bus();
+  const bus = new AdvertBus();
   const lines: Line[] = [];
   const timeline: string[] = [];
   const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines, over, timeline);
@@ -157,7 +121,7 @@ describe('ElectionNode over an in-memory bus', () => {
 
   it('make-before-break: a preempted master keeps the VIP for the grace; handover_grace_ms 0 releases at once', async () => {
     for (const grace of [150, 0]) {
-      const bus = new Bus();
+      const bus = new AdvertBus();
       const lines: Line[] = [];
       const timeline: string[] = [];
       const lb2 = makeNode(bus, 'lb2', '10.0.0.12', 100, lines, { handover_grace_ms: grace }, timeline);
@@ -212,7 +176,7 @@ describe('ElectionNode over an in-memory bus', () => {
   });
 
   it('logs a foreign cluster on our group once, naming the sender', async () => {
-    const bus = new Bus();
+    const bus = new AdvertBus();
     const lines: Line[] = [];
     const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
     await lb1.node.start();
@@ -225,7 +189,7 @@ describe('ElectionNode over an in-memory bus', () => {
   });
 
   it('puts back a VIP deleted behind its back, only while master', async () => {
-    const bus = new Bus();
+    const bus = new AdvertBus();
     const lines: Line[] = [];
     const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines);
     await lb1.node.start();
@@ -242,7 +206,7 @@ describe('ElectionNode over an in-memory bus', () => {
   });
 
   it('refreshes GARP and renews the VIP lifetime while master, and stops when it steps down', async () => {
-    const bus = new Bus();
+    const bus = new AdvertBus();
     const lines: Line[] = [];
     const lb1 = makeNode(bus, 'lb1', '10.0.0.11', 150, lines, { garp: { refresh_ms: 1000 }, vip_lifetime_ms: 3000 });
     await lb1.node.start();

@@ -4,48 +4,22 @@
  * (make-before-break, then the hold), its release, and the live settings of a reload.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { clusterSchema, type ClusterConfig } from '../../config/cluster-schema.js';
+import type { ClusterConfig } from '../../config/cluster-schema.js';
 import { Tracker } from '../../core/election/tracking.js';
 import { NotifyHooks } from '../../adapters/notify-hooks.js';
 import { recordingLogger, type LogLine } from '../../../test/helpers/recording-logger.js';
-import { ElectionNode, type AdvertTransport, type VipControl } from './election-node.js';
+import { ElectionNode, type VipControl } from './election-node.js';
+import { AdvertBus, quietVip, testCluster, TEST_CLUSTER_KEY } from '../../../test/fakes/advert-bus.js';
 import { formatDuration, handleControl, trackWeights, type WorkerControlDeps } from './worker-control.js';
 
-const KEY = Buffer.from('0123456789abcdef0123456789abcdef');
+const KEY = TEST_CLUSTER_KEY;
 
-type Deliver = (buf: Buffer, from: { address: string; port: number }) => void;
+const cluster = (priority: number, over: Record<string, unknown> = {}): ClusterConfig => testCluster({ priority, ...over });
 
-class Bus {
-  readonly members = new Set<{ address: string; deliver: Deliver; open: boolean }>();
-  transport(address: string, deliver: Deliver): AdvertTransport {
-    const member = { address, deliver, open: false };
-    this.members.add(member);
-    return {
-      start: async () => void (member.open = true),
-      close: async () => void (member.open = false),
-      send: (buf) => {
-        if (!member.open) return;
-        for (const m of this.members) if (m.open && m.address !== address) m.deliver(buf, { address, port: 7946 });
-      },
-    };
-  }
-}
-
-function cluster(priority: number, over: Record<string, unknown> = {}): ClusterConfig {
-  return clusterSchema.parse({ id: 7, key_env: 'X', interface: 'eth0', vips: [{ address: '10.0.0.100/24' }], advert_interval_ms: 100, priority, ...over });
-}
-
-function member(bus: Bus, name: string, address: string, priority: number, lines: LogLine[], timeline: string[]): WorkerControlDeps {
-  const record = (op: string) => void timeline.push(`${name}:${op}`);
-  const vip: VipControl = {
-    add: async () => record('add'),
-    renew: async () => undefined,
-    remove: async () => record('remove'),
-    removeStale: async () => [],
-    garp: async () => undefined,
-    stopGarp: () => undefined,
-    close: () => undefined,
-  };
+function member(bus: AdvertBus, name: string, address: string, priority: number, lines: LogLine[], timeline: string[]): WorkerControlDeps {
+  const vip: VipControl = quietVip((op) => {
+    if (op === 'add' || op === 'remove') timeline.push(`${name}:${op}`);
+  });
   const log = recordingLogger(lines, { node: name });
   const c = cluster(priority);
   const hooks = new NotifyHooks({ hooks: {}, timeoutMs: 1000, node: name, log });
@@ -55,7 +29,7 @@ function member(bus: Bus, name: string, address: string, priority: number, lines
 }
 
 async function pair() {
-  const bus = new Bus();
+  const bus = new AdvertBus();
   const lines: LogLine[] = [];
   const timeline: string[] = [];
   const lb1 = member(bus, 'lb1', '10.0.0.11', 150, lines, timeline);
@@ -120,7 +94,7 @@ describe('failover: a planned handover from the master', () => {
   });
 
   it('with nobody to take over: not ok, and the node is master again (as a held last resort)', async () => {
-    const bus = new Bus();
+    const bus = new AdvertBus();
     const lb1 = member(bus, 'lb1', '10.0.0.11', 150, [], []);
     await lb1.node.start();
     await vi.advanceTimersByTimeAsync(1000);
