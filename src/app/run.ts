@@ -86,6 +86,7 @@ export async function runNode(opts: RunOptions): Promise<number> {
         logger: log.child({ component: 'replication' }),
         now: () => systemClock.now(),
         onSynced: (synced, cause) => election?.synced(synced, cause),
+        onMasterLost: (node, cause) => election?.masterLost(node, cause),
         // debug lines leave the node only while it logs at debug (a reload may change that)
         logs: { store: clusterLog, forwardDebug: () => (opts.logLevel ?? control?.config.log.level ?? level) === 'debug' },
       });

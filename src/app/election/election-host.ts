@@ -150,6 +150,11 @@ export class ElectionHost {
     });
   }
 
+  /** Replication saw the master's link die without a close frame: take over sooner if no advert disproves it. */
+  masterLost(nodeId: string, cause: string): void {
+    this.#post({ type: 'master_lost', nodeId, cause });
+  }
+
   /** Replication's verdict, for the advert flag and the preemption gate. */
   synced(synced: boolean, cause: string): void {
     this.#post({ type: 'synced', synced, cause });

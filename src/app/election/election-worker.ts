@@ -182,6 +182,10 @@ async function main(): Promise<void> {
       case 'verified':
         verified(msg.ok, msg.cause);
         break;
+      case 'master_lost':
+        log.info('master_lost_hint', { state: node.state, master: msg.nodeId, cause: msg.cause });
+        node.feed({ type: 'master_lost', nodeId: msg.nodeId, cause: msg.cause });
+        break;
       case 'synced':
         if (node.machine.synced !== msg.synced) {
           log.info(msg.synced ? 'tables_synced' : 'tables_not_synced', { state: node.state, cause: msg.cause });

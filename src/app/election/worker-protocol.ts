@@ -24,6 +24,8 @@ export type ToWorker =
   | { type: 'service'; name: string; healthy: boolean }
   /** Replication: this node's tables are (not) in step with the master's (the advert flag). */
   | { type: 'synced'; synced: boolean; cause: string }
+  /** The followed master's process looks dead (its replication link closed without a close frame). */
+  | { type: 'master_lost'; nodeId: string; cause: string }
   /** Answer to `verify`. */
   | { type: 'verified'; ok: boolean; cause: string }
   /** Planned stop: release the VIP, send priority 0, run the stop hook. */

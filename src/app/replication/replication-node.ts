@@ -46,6 +46,8 @@ export interface ReplicationNodeOptions {
   logger: Logger;
   now(): number;
   onSynced(synced: boolean, cause: string): void;
+  /** The followed master's process looks dead (see StandbySide): the election may take over sooner. */
+  onMasterLost?(node: string, cause: string): void;
   /**
    * The cluster log: this node's lines go to its peers over the links, theirs come into
    * it (log-relay.ts). Without it, `logs` messages from peers are ignored.
@@ -148,6 +150,7 @@ export class ReplicationNode {
       now: opts.now,
       onSynced: (synced, cause) => this.#setSynced(synced, cause),
       isSynced: () => this.#synced,
+      onMasterLost: (node, cause) => this.#opts.onMasterLost?.(node, cause),
       onConnected: (ws, master) => logs?.attach(ws, master, 'upstream'),
       onLogs: (ws, msg) => (msg === undefined ? logs?.rejectMessage() : logs?.receive(ws, msg)),
     });

@@ -13,6 +13,9 @@ import { CLOSE_PROTOCOL_ERROR, CLOSE_RESYNC, encodeControl, parseControl, trunca
 import { isLogsParseError } from '../../core/replication/log-messages.js';
 import type { ApplierResult, ReplicaApplier } from '../../core/replication/replica-applier.js';
 
+/** Links we cut ourselves for silence: their close (1006 too) says nothing about the master's process. */
+const silent = new WeakSet<WebSocket>();
+
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 2000;
 
@@ -37,6 +40,8 @@ export interface StandbySideOptions {
   onSynced(synced: boolean, cause: string): void;
   /** The node's verdict now (the node also sets it, e.g. a master is in step by definition). */
   isSynced(): boolean;
+  /** The master's side closed the link without a close frame: its process probably died. */
+  onMasterLost?(node: string, cause: string): void;
   /** Linked to the master (sync sent): log lines may go up it. */
   onConnected?: ((ws: WebSocket, master: string) => void) | undefined;
   /** A `logs` message from the master (undefined: one that did not parse); not part of the stream. */
@@ -141,9 +146,10 @@ export class StandbySide {
         peer.ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(peer.ws, data, isBinary));
         peer.ws.on('close', (code, reason) => this.#onClose(peer.ws, code, reason.toString('utf8')));
         peer.ws.on('error', () => undefined);
-        watchLiveness(peer.ws, this.#opts.linkTimeoutMs, (silentMs) =>
-          this.#opts.logger.warn('replication_master_silent', { master: peer.node, silent_ms: silentMs, cause: 'no frame and no pong: link considered dead' }),
-        );
+        watchLiveness(peer.ws, this.#opts.linkTimeoutMs, (silentMs) => {
+          silent.add(peer.ws);
+          this.#opts.logger.warn('replication_master_silent', { master: peer.node, silent_ms: silentMs, cause: 'no frame and no pong: link considered dead' });
+        });
         peer.ws.send(encodeControl(sync));
         this.#opts.onConnected?.(peer.ws, peer.node);
       },
@@ -177,6 +183,10 @@ export class StandbySide {
   #onClose(ws: WebSocket, code: number, reason: string): void {
     if (this.#ws !== ws) return;
     this.#ws = undefined;
+    // 1006 without our own liveness cut: the master's socket was closed under it, which is
+    // what the kernel does when its process dies. A silent link (cut cable) is not this.
+    const target = this.#target;
+    if (code === 1006 && !silent.has(ws) && target !== undefined) this.#opts.onMasterLost?.(target.node, 'its replication link closed without a close frame');
     this.#opts.applier().detach(false);
     const cause = `link closed (${code}${reason ? `: ${reason}` : ''})`;
     this.#lastError = cause;

@@ -86,6 +86,13 @@ export type ElectionEvent =
   | { type: 'shutdown' }
   | { type: 'handover'; holdMs: number; cause: string }
   | { type: 'release'; cause: string }
+  /**
+   * A sign from outside the adverts that the master's process is gone (its replication
+   * link closed without a close frame: the kernel closed the socket of a dead process).
+   * A backup following that master then allows it one more advert interval (plus
+   * Skew_Time) instead of the whole Master_Down_Interval; any advert from it cancels that.
+   */
+  | { type: 'master_lost'; nodeId: string; cause: string }
   | { type: 'configure'; priority: number; preempt: boolean; preemptDelayMs: number };
 
 export type ElectionAction =

@@ -53,8 +53,9 @@ export class ElectionStateMachine {
   // on demand so a priority change re-times a running timer.
   #masterAdverIntervalMs: number;
   #downBase = 0;
-  #downKind: 'interval' | 'skew' = 'interval';
+  #downKind: 'interval' | 'skew' | 'lost' = 'interval';
   #zeroFrom: string | undefined;
+  #lostCause: string | undefined;
   #master: KnownMaster | undefined;
   /** Last lower-priority advert we discarded in order to preempt its sender. */
   #ignored: KnownMaster | undefined;
@@ -143,6 +144,8 @@ export class ElectionStateMachine {
         return this.#onShutdown();
       case 'handover':
         return this.#onHandover(event.holdMs, event.cause, now);
+      case 'master_lost':
+        return this.#onMasterLost(event.nodeId, event.cause, now);
       case 'release':
         return this.#prio.hold === undefined ? [] : this.#endHold(now, typeof event.cause === 'string' ? event.cause : 'released');
       case 'configure':
@@ -186,6 +189,27 @@ export class ElectionStateMachine {
     }
     if (this.#state === 'BACKUP') return this.#backupAdvert(e, now);
     if (this.#state === 'MASTER') return this.#masterAdvert(e, now);
+    return [];
+  }
+
+  /**
+   * Not in RFC 5798: a hint that the followed master's process died. One more advert
+   * interval plus Skew_Time lets a master that is in fact alive prove it (its next advert
+   * restarts Master_Down_Timer as 6.4.2 says); a dead one is taken over well before
+   * Master_Down_Interval.
+   */
+  #onMasterLost(nodeId: unknown, cause: unknown, now: number): ElectionAction[] {
+    if (typeof nodeId !== 'string' || typeof cause !== 'string') {
+      this.#dropped.invalid += 1;
+      return [];
+    }
+    if (this.#state !== 'BACKUP' || this.#master?.nodeId !== nodeId) return [];
+    const length = this.#masterAdverIntervalMs + skewTime(this.priority, this.#masterAdverIntervalMs);
+    if (now + length < this.#downAt()) {
+      this.#downBase = now;
+      this.#downKind = 'lost';
+      this.#lostCause = cause;
+    }
     return [];
   }
 
@@ -339,6 +363,8 @@ export class ElectionStateMachine {
       cause = `preempt: higher priority ${this.priority} > ${ignored.priority} of ${ignored.nodeId}${this.#prio.why()}`;
     } else if (this.#downKind === 'skew') {
       cause = `priority 0 from ${this.#zeroFrom ?? 'unknown'}`;
+    } else if (this.#downKind === 'lost' && this.#master !== undefined) {
+      cause = `master down: no advert for ${formatMs(now - this.#master.at)} ms (last from ${this.#master.nodeId}) after ${this.#lostCause ?? 'a sign it died'}`;
     } else {
       const last = this.#master === undefined ? '' : ` (last from ${this.#master.nodeId})`;
       cause = `master down: no advert for ${formatMs(now - this.#downBase)} ms${last}`;
@@ -370,6 +396,7 @@ export class ElectionStateMachine {
     this.#downBase = m.at;
     this.#downKind = 'interval';
     this.#zeroFrom = undefined;
+    this.#lostCause = undefined;
     this.#ignored = undefined;
   }
 
@@ -391,10 +418,9 @@ export class ElectionStateMachine {
   }
 
   #downAt(): number {
+    const skew = skewTime(this.priority, this.#masterAdverIntervalMs);
     const length =
-      this.#downKind === 'skew'
-        ? skewTime(this.priority, this.#masterAdverIntervalMs)
-        : masterDownInterval(this.priority, this.#masterAdverIntervalMs, this.downAdverts);
+      this.#downKind === 'skew' ? skew : this.#downKind === 'lost' ? this.#masterAdverIntervalMs + skew : masterDownInterval(this.priority, this.#masterAdverIntervalMs, this.downAdverts);
     return this.#downBase + length;
   }
 
@@ -403,6 +429,7 @@ export class ElectionStateMachine {
     this.#ignored = undefined;
     this.#preemptSince = undefined;
     this.#zeroFrom = undefined;
+    this.#lostCause = undefined;
     this.#downKind = 'interval';
     this.#masterAdverIntervalMs = this.intervalMs;
   }
