@@ -89,16 +89,23 @@ async function start(d: Dispatcher): Promise<{ proxy: UdpProxy; port: number }> 
   return { proxy, port };
 }
 
-describe('UdpProxy after a takeover', () => {
-  it('a replicated flow keeps its backend: the proxy opens a socket to it instead of re-balancing', async () => {
-    const a = await backend('a');
-    const b = await backend('b');
-    const svc = service([
+/** Backends a and b behind one UDP service, its dispatcher and a started proxy. */
+async function twoBackends() {
+  const a = await backend('a');
+  const b = await backend('b');
+  const d = new Dispatcher(
+    service([
       { name: 'a', port: a.port },
       { name: 'b', port: b.port },
-    ]);
-    const d = new Dispatcher(svc);
-    const { proxy, port } = await start(d);
+    ]),
+  );
+  const { proxy, port } = await start(d);
+  return { d, proxy, port };
+}
+
+describe('UdpProxy after a takeover', () => {
+  it('a replicated flow keeps its backend: the proxy opens a socket to it instead of re-balancing', async () => {
+    const { d, proxy, port } = await twoBackends();
     const c = await client();
     const other = await client();
     d.setReplicaRole('standby', systemClock.now(), 0);
@@ -117,14 +124,7 @@ describe('UdpProxy after a takeover', () => {
   });
 
   it('a socket left from an earlier mastership follows the flow replication moved to another backend', async () => {
-    const a = await backend('a');
-    const b = await backend('b');
-    const svc = service([
-      { name: 'a', port: a.port },
-      { name: 'b', port: b.port },
-    ]);
-    const d = new Dispatcher(svc);
-    const { proxy, port } = await start(d);
+    const { d, proxy, port } = await twoBackends();
     const c = await client();
     const first = (await c.ask(port, 'one')).split(':')[0]!;
     const moved = first === 'a' ? 'b' : 'a';
