@@ -377,7 +377,14 @@ export class ElectionNode {
     const delay = Math.max(0, deadline - this.#clock.now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.feed({ type: 'timer' });
+      // Input before timeouts. After a stall (SIGSTOP, a paused VM, a swap storm) the
+      // timers phase runs first, and the adverts that came meanwhile still wait in the
+      // socket: a backup would take over from a live master it has not read yet. An
+      // immediate runs after the poll phase has read them; the state machine checks its
+      // deadlines against `now`, so a timer event that no longer applies does nothing.
+      setImmediate(() => {
+        if (!this.#stopped) this.feed({ type: 'timer' });
+      });
     }, delay);
   }
 

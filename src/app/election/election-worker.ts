@@ -28,6 +28,8 @@ import { handleControl, type WorkerControlDeps } from './worker-control.js';
 import type { ElectionWorkerData, FromWorker, ToWorker } from './worker-protocol.js';
 
 const LIVENESS_CHECK_MS = 50;
+/** The liveness check running this late means this thread was stopped too. */
+const OWN_STALL_MS = 250;
 /**
  * The election thread's nice value. A saturated data plane (and whatever else shares the
  * cores) must not delay an advert by Master_Down_Interval: that is a false failover.
@@ -143,9 +145,17 @@ async function main(): Promise<void> {
   };
 
   let lastTick = systemClock.now();
+  let lastCheck = lastTick;
   let stalled = false;
   const liveness = setInterval(() => {
-    const age = systemClock.now() - lastTick;
+    const now = systemClock.now();
+    // This check itself late by far more than its period: the whole process was stopped
+    // (SIGSTOP, a paused VM), not the data plane alone. That time is nobody's fault; the
+    // ticks sent since are still on their way, so the data plane gets it back.
+    const late = now - lastCheck - LIVENESS_CHECK_MS;
+    lastCheck = now;
+    if (late > OWN_STALL_MS) lastTick += late;
+    const age = now - lastTick;
     if (!stalled && age > c.liveness_timeout_ms) {
       stalled = true;
       track('liveness', 'data-plane', false, `data plane stalled: no liveness tick for ${Math.round(age)} ms`);
