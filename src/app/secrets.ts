@@ -1,9 +1,10 @@
 /**
  * Secrets (cookie signing secrets, the cluster key) come from a file or an environment
- * variable, never from the config text, and are never logged.
+ * variable, never from the config text, and are never logged. A file that other users
+ * may read is refused (src/config/secret-file.ts).
  */
-import { readFileSync } from 'node:fs';
 import { HaloError } from '../core/errors.js';
+import { readSecretFile } from '../config/secret-file.js';
 
 export interface SecretSource {
   file?: string | undefined;
@@ -17,11 +18,7 @@ export interface SecretSource {
 export function loadSecret(source: SecretSource, where: string, what: string, minLength = 16, keys: { file: string; env: string } = { file: 'secret_file', env: 'secret_env' }): Buffer {
   let secret: string | undefined;
   if (source.file !== undefined) {
-    try {
-      secret = readFileSync(source.file, 'utf8').trim();
-    } catch (err) {
-      throw new HaloError('HALO_ERR_SECRET', `${where}.${keys.file}: cannot read ${source.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
+    secret = readSecretFile(source.file, `${where}.${keys.file}`).toString('utf8').trim();
   } else if (source.env !== undefined) {
     secret = process.env[source.env];
     if (secret === undefined) throw new HaloError('HALO_ERR_SECRET', `${where}.${keys.env}: environment variable ${source.env} is not set`);

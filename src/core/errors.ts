@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   HALO_ERR_LIMIT: 'a per-client or per-backend limit was reached',
   HALO_ERR_PROBE: 'a health probe failed',
   HALO_ERR_SECRET: 'a secret (key or cookie secret) could not be loaded',
+  HALO_ERR_KEY_PERMISSIONS: 'a secret file (cluster key, admin token, cookie secret, TLS private key) is not a regular file, or other users may read it or its group may write it: the message names the config key and the chmod that fixes it',
   HALO_ERR_ADVERT: 'an election advertisement to send has a field out of range',
   HALO_ERR_VIP: 'adding, removing, listing or announcing (GARP) a VIP failed: the message has the command and its stderr',
   HALO_ERR_ELECTION: 'the election worker failed to start or died',

@@ -198,9 +198,11 @@ seed_base_image() {
 }
 seed_base_image
 
-# A fresh cluster key for this run, root-only, handed in as the compose secret.
+# A fresh cluster key for this run, handed in as the compose secret. Mode 0644, as git
+# checks out the demo key: halo refuses such a file, so this proves the containers'
+# entrypoint makes the 0600 copy halo reads (docker-compose.yml).
 head -c 32 /dev/urandom | base64 >"$WORK/cluster.key"
-chmod 0600 "$WORK/cluster.key"
+chmod 0644 "$WORK/cluster.key"
 export HALO_CLUSTER_KEY_FILE="$WORK/cluster.key"
 
 # --- helpers on logs ------------------------------------------------------------------

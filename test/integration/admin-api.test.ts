@@ -223,8 +223,8 @@ describe('admin API (startAdmin on loopback)', () => {
 
   it('halo status --config: finds admin.listen and the token there; a wrong token is exit 1', async () => {
     const dir = testTempDir('halo-admin-');
-    writeFileSync(join(dir, 'token'), 'admin-token-0123456789\n');
-    writeFileSync(join(dir, 'wrong'), 'admin-token-9876543210\n');
+    writeFileSync(join(dir, 'token'), 'admin-token-0123456789\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'wrong'), 'admin-token-9876543210\n', { mode: 0o600 });
     const cfgText = CONFIG.replace('admin: { listen: "127.0.0.1:0" }', `admin: { listen: "127.0.0.1:0", token_file: ${join(dir, 'token')} }`);
     const events = new EventLog();
     const log = createLogger({ node: 'lb1', stream: devNull(), tap: events.tap });
@@ -240,5 +240,131 @@ describe('admin API (startAdmin on loopback)', () => {
     expect(await statusMain(['--config', cfgFile, '--token-file', join(dir, 'wrong')], io)).toBe(1);
     expect(err.join('')).toMatch(/401 unauthorized: the bearer token is wrong/);
     expect(err.join('')).not.toContain('admin-token');
+  });
+});
+
+/** One raw HTTP exchange: the whole answer, headers included, as the client sees it. */
+async function rawGet(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const res = await fetch(url, init);
+  return { status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
+}
+
+/** A WebSocket upgrade that is refused: its status and body (undefined when it opened). */
+function refusedUpgrade(url: string, opts: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<{ status: number; body: string } | undefined> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, opts.protocols ?? [], { headers: opts.headers ?? {} });
+    sockets.push(ws);
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('open', () => resolve(undefined));
+    ws.once('error', () => undefined);
+  });
+}
+
+describe('admin API beyond loopback (a remote client, as the server sees it)', () => {
+  const TOKEN = 'remote-admin-token-0123456789abcdef';
+  /** What a refusal may say: nothing of the node, its services, its addresses or its version. */
+  const LEAKS = /lb1|lb2|web|10\.0\.0|BACKUP|MASTER|9\.9\.9|4242|halo_|remote-admin-token/;
+
+  async function remoteNode(withToken: boolean) {
+    const dir = testTempDir('halo-admin-remote-');
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+    const lines: string[] = [];
+    const stream = new Writable({ write: (chunk: Buffer, _enc, cb) => void (lines.push(chunk.toString()), cb()) });
+    const events = new EventLog();
+    const log = createLogger({ node: 'lb1', format: 'json', stream, tap: events.tap });
+    const calls: string[] = [];
+    const cfgText = CONFIG.replace('admin: { listen: "127.0.0.1:0" }', `admin: { listen: "127.0.0.1:0"${withToken ? `, token_file: ${tokenFile}` : ''} }`);
+    admin = await startAdmin({
+      config: parseConfig(cfgText),
+      plane: fakePlane(),
+      election: new FakeElection(),
+      events,
+      log,
+      version: '9.9.9',
+      processMetrics: false,
+      isLoopback: () => false,
+      reload: () => (calls.push('reload'), Promise.resolve({ ok: true, message: 'reloaded' })),
+      failover: () => (calls.push('failover'), Promise.resolve({ ok: true, message: 'handed over' })),
+    });
+    if (admin === undefined) throw new Error('admin is off');
+    return { admin, calls, lines };
+  }
+
+  it('with a token configured: no token, a wrong one, one in the query string or as Basic: 401 on every path, saying nothing, doing nothing', async () => {
+    const { admin, calls, lines } = await remoteNode(true);
+    const attempts: Array<[string, RequestInit]> = [];
+    for (const path of ['/status', '/metrics', '/events', '/reload', '/failover', '/no-such-path', `/status?token=${TOKEN}`, `/status?access_token=${TOKEN}`]) {
+      const method = path === '/reload' || path === '/failover' ? 'POST' : 'GET';
+      attempts.push([path, { method }]);
+      attempts.push([path, { method, headers: { authorization: 'Bearer wrong-token-0123456789abcdef' } }]);
+      attempts.push([path, { method, headers: { authorization: `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}` } }]);
+      attempts.push([path, { method, headers: { authorization: `Bearer ${TOKEN.slice(0, -1)}` } }]);
+    }
+    for (const [path, init] of attempts) {
+      const r = await rawGet(`${admin.url}${path}`, init);
+      const what = `${init.method} ${path} ${JSON.stringify(init.headers ?? {})}`;
+      expect(r.status, what).toBe(401);
+      expect(r.headers['www-authenticate'], what).toBe('Bearer realm="halo"');
+      expect(JSON.parse(r.body), what).toMatchObject({ error: { code: 'unauthorized' } });
+      expect(r.body, what).not.toMatch(LEAKS);
+      expect(Object.keys(r.headers).filter((h) => /server|powered|version/i.test(h)), what).toEqual([]);
+    }
+    expect(calls).toEqual([]);
+    // the right token opens everything
+    expect((await rawGet(`${admin.url}/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect((await rawGet(`${admin.url}/failover`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect(calls).toEqual(['failover']);
+    // the refusals were logged (throttled) without any token, right or wrong
+    const log = lines.join('');
+    expect(log).toContain('admin_denied');
+    expect(log).not.toContain('remote-admin-token');
+    expect(log).not.toContain('wrong-token-0123456789');
+  });
+
+  it('GET /events as a WebSocket: refused 401 without the token, with a wrong one, and with it in the query; opens with the header or the subprotocol', async () => {
+    const { admin } = await remoteNode(true);
+    const ws = admin.url.replace('http', 'ws');
+    const b64 = (t: string) => Buffer.from(t).toString('base64url');
+    const cases: Array<[string, string, { headers?: Record<string, string>; protocols?: string[] }]> = [
+      ['no token', `${ws}/events`, {}],
+      ['no token, replay of the past', `${ws}/events?since=0`, {}],
+      ['token in the query', `${ws}/events?token=${TOKEN}`, {}],
+      ['wrong bearer header', `${ws}/events`, { headers: { authorization: 'Bearer wrong-token-0123456789abcdef' } }],
+      ['wrong subprotocol token', `${ws}/events`, { protocols: [`bearer.${b64('wrong-token-0123456789abcdef')}`] }],
+      ['cluster feed, no token', `${ws}/events?cluster=1`, {}],
+      ['another path, no token', `${ws}/not-events`, {}],
+    ];
+    for (const [what, url, opts] of cases) {
+      const r = await refusedUpgrade(url, opts);
+      expect(r?.status, what).toBe(401);
+      expect(r?.body, what).not.toMatch(LEAKS);
+    }
+    expect(await refusedUpgrade(`${ws}/events`, { headers: { authorization: `Bearer ${TOKEN}` } })).toBeUndefined();
+    expect(await refusedUpgrade(`${ws}/events`, { protocols: [`bearer.${b64(TOKEN)}`] })).toBeUndefined();
+  });
+
+  it('without a token configured: a remote client is refused 401 everywhere but the static page, and nothing leaks', async () => {
+    const { admin, calls } = await remoteNode(false);
+    for (const [path, method] of [['/status', 'GET'], ['/metrics', 'GET'], ['/', 'GET'], ['/reload', 'POST'], ['/failover', 'POST'], ['/nope', 'GET']] as const) {
+      const r = await rawGet(`${admin.url}${path}`, { method });
+      expect(r.status, `${method} ${path}`).toBe(401);
+      expect(r.body, `${method} ${path}`).toMatch(/only loopback clients are served/);
+      expect(r.body, `${method} ${path}`).not.toMatch(LEAKS);
+    }
+    expect((await refusedUpgrade(`${admin.url.replace('http', 'ws')}/events`))?.status).toBe(401);
+    expect(calls).toEqual([]);
+  });
+
+  it('with a token configured the dashboard page is served without it, and holds no data', async () => {
+    const { admin } = await remoteNode(true);
+    const r = await rawGet(`${admin.url}/`);
+    expect(r.status).toBe(200);
+    // the page's script names states (MASTER, BACKUP) and fetches /status with the token from its URL fragment
+    expect(r.body).not.toMatch(/lb1|lb2|10\.0\.0|9\.9\.9|4242|remote-admin-token/);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * Hostile replication peers against real `halo run` nodes in the lab (issue 4): from the
  * client namespace, a raw socket sending a frame before any handshake, one sending `sync`
- * without one, a dialler with a wrong key, and an authenticated peer sending a malformed
- * ack. None reads a table (no binary frame before authentication), none changes one (the
+ * without one, a dialler with a wrong key, an authenticated peer sending a malformed
+ * ack, and the recorded frames of an authenticated session replayed on a new connection. None reads a table (no binary frame before authentication), none changes one (the
  * standby stays in step with the same digest), each is refused with its close code and
  * counted, and both nodes keep running.
  */
@@ -22,6 +22,7 @@ interface Outcome {
   code: number | null;
   binaryFrames: number;
   error?: string;
+  framesSent?: number;
 }
 
 function hostilePeer(namespace: string, host: string, keyFile: string, config: string): Promise<Record<string, Outcome>> {
@@ -61,10 +62,18 @@ maybe(`replication: hostile peers against a running pair${why}`, () => {
     expect(r['garbageAck']?.code, JSON.stringify(r['garbageAck'])).toBe(4400);
     expect(r['garbageAck']?.binaryFrames, 'the authenticated peer was sent the snapshot: the channel the others were denied').toBeGreaterThan(0);
 
+    // the recording is of a real session: welcomed, it got the snapshot; hello, auth and sync went out
+    expect(r['genuine']?.binaryFrames, JSON.stringify(r['genuine'])).toBeGreaterThan(0);
+    expect(r['genuine']?.framesSent).toBeGreaterThanOrEqual(3);
+    // the same bytes on a new connection: the master's new nonce makes the recorded proof wrong
+    expect(r['replayed'], JSON.stringify(r['replayed'])).toMatchObject({ code: 4401, binaryFrames: 0 });
+
     const after = await waitTablesInStep(lab, ['web/persist_source'], { entries: 10 });
     expect(after.standby.replication?.tables['web/persist_source']).toEqual(before.standby.replication?.tables['web/persist_source']);
+    expect(after.master.replication?.tables['web/persist_source']).toEqual(before.master.replication?.tables['web/persist_source']);
     expect(after.master.replication?.peers.map((p) => p.node)).toEqual(['lb2']);
     expect(after.master.replication?.refused[4400]).toBeGreaterThanOrEqual(2);
+    expect(after.master.replication?.refused[4401], 'wrong key and the replay').toBeGreaterThanOrEqual(2);
     const nodes = (await lab.status()).nodes.filter((n) => n.name.startsWith('lb'));
     expect(nodes.map((n) => `${n.name} ${n.running ? 'running' : 'dead'}`)).toEqual(['lb1 running', 'lb2 running']);
   }, 90_000);

@@ -223,8 +223,7 @@ export class AdminServer {
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://admin');
-    if (url.pathname !== '/events') return refuseUpgrade(socket, 404, 'not_found', `no WebSocket at ${url.pathname} (try /events)`);
-    if (req.method !== 'GET') return refuseUpgrade(socket, 405, 'method_not_allowed', '/events accepts GET');
+    // Authorised first, as plain requests are: an unauthorised client learns nothing, not even which paths exist.
     // ws echoes the first offered subprotocol, as a browser requires: the bearer one is the only one we expect.
     const offered = subprotocolToken(req.headers);
     const auth = authorize({ headers: req.headers, remoteAddress: req.socket.remoteAddress, token: offered?.token }, this.#auth);
@@ -232,6 +231,8 @@ export class AdminServer {
       this.#deny(req, auth.code, auth.message);
       return refuseUpgrade(socket, auth.status, auth.code, auth.message);
     }
+    if (url.pathname !== '/events') return refuseUpgrade(socket, 404, 'not_found', `no WebSocket at ${url.pathname} (try /events)`);
+    if (req.method !== 'GET') return refuseUpgrade(socket, 405, 'method_not_allowed', '/events accepts GET');
     const raw = url.searchParams.get('since');
     let since: number | undefined;
     if (raw !== null) {

@@ -3,10 +3,10 @@
  * JSON). The address and token come from the node's config (`--config`), or from flags.
  * Exit codes: 0 ok, 1 the node could not be reached or refused, 2 bad usage or config.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ADMIN_DEFAULT_LISTEN, dialHost, parseAdminListen } from '../../config/admin-schema.js';
 import { loadConfigFile } from '../../config/load.js';
+import { readSecretFile } from '../../config/secret-file.js';
 import { ConfigError, HaloError } from '../../core/errors.js';
 import { loadSecret } from '../secrets.js';
 import type { StatusReport } from './status-report.js';
@@ -71,9 +71,11 @@ export function resolveTarget(v: { config?: string | undefined; admin?: string |
   const file = v['token-file'];
   if (file !== undefined) {
     try {
-      token = readFileSync(file, 'utf8').trim();
+      token = readSecretFile(file, '--token-file').toString('utf8').trim();
     } catch (err) {
-      throw new StatusUsageError(`--token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      // a loose mode stays HALO_ERR_KEY_PERMISSIONS; a file that cannot be read is a usage error
+      if (err instanceof HaloError && err.code === 'HALO_ERR_SECRET') throw new StatusUsageError(err.message);
+      throw err;
     }
     if (token === '') throw new StatusUsageError(`--token-file: ${file} is empty`);
   } else if (config !== undefined && (config.admin.token_file !== undefined || config.admin.token_env !== undefined)) {

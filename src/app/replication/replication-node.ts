@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readSecretFile } from '../../config/secret-file.js';
 import type { ServiceConfig } from '../../config/schema.js';
 import type { ClusterConfig } from '../../config/cluster-schema.js';
 import type { Logger } from '../../adapters/logger.js';
@@ -83,7 +84,8 @@ export function loadReplicationTls(cluster: ClusterConfig): ReplicationTls | und
       throw new HaloError('HALO_ERR_SECRET', `cluster.replication.tls.${field}: cannot read ${path}: ${(err as Error).message}`, { path }, { cause: err });
     }
   };
-  return { cert: read(tls.cert_file, 'cert_file'), key: read(tls.key_file, 'key_file'), ca: read(tls.ca_file, 'ca_file') };
+  // the certificates are public; the private key is a secret file (mode checked)
+  return { cert: read(tls.cert_file, 'cert_file'), key: readSecretFile(tls.key_file, 'cluster.replication.tls.key_file'), ca: read(tls.ca_file, 'ca_file') };
 }
 
 export class ReplicationNode {
