@@ -6,6 +6,7 @@
  * config file; the control socket in node.run_dir serves `halo reload` and `halo failover`.
  */
 import { loadConfigFile } from '../config/load.js';
+import { secretEnvNames } from '../config/secret-env.js';
 import { createLogger, type LogFormat, type LogLevel } from '../adapters/logger.js';
 import { HaloError } from '../core/errors.js';
 import { systemClock } from '../adapters/system-clock.js';
@@ -56,6 +57,7 @@ export async function runNode(opts: RunOptions): Promise<number> {
           logFormat: format,
           log,
           startSynced: !replicating,
+          secretEnv: secretEnvNames(config),
           onStatus: (status) => replication?.onElection(status),
           verifyBackends: (timeoutMs) => plane.verifyBackends(timeoutMs),
           onFatal: (err) => {

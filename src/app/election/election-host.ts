@@ -4,6 +4,7 @@
  * planned shutdown so the VIP moves before connections drain.
  */
 import { Worker } from 'node:worker_threads';
+import { envWithout } from '../../config/secret-env.js';
 import type { ClusterConfig } from '../../config/cluster-schema.js';
 import type { LogEntry, Logger, LogFormat, LogLevel } from '../../adapters/logger.js';
 import { HaloError, type ErrorCode } from '../../core/errors.js';
@@ -26,6 +27,12 @@ export interface ElectionHostOptions {
   onStatus?(status: ElectionNodeStatus): void;
   /** Can the data plane reach its backends right now (fresh probes)? */
   verifyBackends(timeoutMs: number): Promise<{ ok: boolean; cause: string }>;
+  /**
+   * Environment variables holding secrets (secret-env.ts): the worker starts without them,
+   * but for cluster.key_env, which it reads once and then drops, so the hooks, scripts and
+   * `ip`/`arping` it starts never inherit a secret.
+   */
+  secretEnv?: readonly string[];
 }
 
 const STOP_TIMEOUT_MS = 15_000;
@@ -78,7 +85,9 @@ export class ElectionHost {
     const data: ElectionWorkerData = { cluster: this.opts.cluster, nodeName: this.opts.nodeName, logLevel: this.opts.logLevel, logFormat: this.opts.logFormat, startSynced: this.opts.startSynced ?? true };
     // Inherit the process's flags except those that only make sense for an eval'd main script.
     const execArgv = workerExecArgv(process.execArgv);
-    const worker = new Worker(new URL('./election-worker.js', import.meta.url), { workerData: data, name: 'halo-election', execArgv });
+    const keep = this.opts.cluster.key_env;
+    const env = envWithout(process.env, (this.opts.secretEnv ?? []).filter((n) => n !== keep));
+    const worker = new Worker(new URL('./election-worker.js', import.meta.url), { workerData: data, name: 'halo-election', execArgv, env });
     this.#worker = worker;
     let exited!: () => void;
     this.#stopped = new Promise<void>((resolve) => (exited = resolve));

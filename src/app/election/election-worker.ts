@@ -52,6 +52,9 @@ async function main(): Promise<void> {
   raiseThreadPriority(log);
 
   const key = loadSecret({ file: c.key_file, env: c.key_env }, 'cluster', 'cluster key', 16, { file: 'key_file', env: 'key_env' });
+  // This thread's own copy of the environment (the host gave it one without the other
+  // secrets): nothing it starts from here on inherits the key.
+  if (c.key_env !== undefined) delete process.env[c.key_env];
   const vipAddresses = c.vips.map((v) => v.address.split('/')[0] ?? v.address);
   const address = c.address ?? interfaceIPv4(c.interface, vipAddresses);
   if (address === undefined) {
