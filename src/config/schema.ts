@@ -78,8 +78,12 @@ export const timeoutsSchema = z.strictObject({
   connect_ms: int(1, 600_000).default(3000),
   /** tcp: no bytes either way; http: keep-alive idle on the client side */
   idle_ms: int(1, 86_400_000).default(60_000),
-  /** http: whole request head must arrive within this (slowloris) */
+  /** http: whole request head must arrive within this (slowloris); also the wait for a new connection's first byte */
   client_header_ms: int(1, 600_000).default(10_000),
+  /** http: the request body must arrive within this after its head, plus one second per client_body_min_bytes_per_sec bytes received (slow bodies) */
+  client_body_ms: int(1, 3_600_000).default(60_000),
+  /** http: the body rate that keeps extending client_body_ms; 0 = a fixed deadline whatever the size */
+  client_body_min_bytes_per_sec: int(0, 1_000_000_000).default(1024),
   /** http: time to the first byte of the backend's response */
   backend_response_ms: int(1, 3_600_000).default(30_000),
   /** graceful stop: how long open connections may drain */

@@ -41,6 +41,8 @@ export class HttpClientConn {
   private inLoop = false;
   private loopAgain = false;
   private endSent = false;
+  /** A request head has begun on this connection (before that, the header timeout applies to idling). */
+  private spoke = false;
 
   constructor(
     private readonly ctx: HttpProxyContext,
@@ -107,6 +109,11 @@ export class HttpClientConn {
     this.pauseFlags |= flag;
   }
 
+  /** Whether the client is paused for any of these reasons (our doing, not the client's slowness). */
+  pausedFor(flags: number): boolean {
+    return (this.pauseFlags & flags) !== 0;
+  }
+
   resumeFor(flag: number): void {
     if ((this.pauseFlags & flag) === 0) return;
     this.pauseFlags &= ~flag;
@@ -139,6 +146,7 @@ export class HttpClientConn {
   }
 
   private onHeadData(chunk: Buffer): void {
+    this.spoke = true;
     const r = this.reqParser.push(chunk);
     if (r.kind === 'incomplete') {
       if (this.phase === P_IDLE && this.reqParser.inProgress) {
@@ -275,9 +283,16 @@ export class HttpClientConn {
   checkTimers(now: number): void {
     const t = this.ctx.dispatcher.service.timeouts;
     switch (this.phase) {
-      case P_IDLE:
-        if (now - this.since >= t.idle_ms || this.ctx.draining) this.closeGracefully();
+      case P_IDLE: {
+        // A connection that never sent a byte is held to the header timeout, not the
+        // keep-alive one: otherwise connect-and-say-nothing pins a socket for idle_ms.
+        const limit = this.spoke ? t.idle_ms : Math.min(t.idle_ms, t.client_header_ms);
+        if (now - this.since >= limit || this.ctx.draining) {
+          if (!this.spoke && !this.ctx.draining) this.ctx.counters.headTimeouts++;
+          this.closeGracefully();
+        }
         return;
+      }
       case P_HEAD:
         if (now - this.since >= t.client_header_ms) {
           this.ctx.counters.headTimeouts++;

@@ -11,7 +11,10 @@ export interface HttpProxyCounters {
   requests: number;
   badRequests: number;
   headerTooLarge: number;
+  /** Request heads (or a new connection's first byte) not in within client_header_ms. */
   headTimeouts: number;
+  /** Request bodies not in within client_body_ms plus their rate allowance. */
+  bodyTimeouts: number;
   clientTimeouts: number;
   rateLimited: number;
   noBackend: number;
@@ -32,6 +35,7 @@ export function newCounters(): HttpProxyCounters {
     badRequests: 0,
     headerTooLarge: 0,
     headTimeouts: 0,
+    bodyTimeouts: 0,
     clientTimeouts: 0,
     rateLimited: 0,
     noBackend: 0,

@@ -12,7 +12,7 @@ import { responseBodyKind, type ResponseHead } from '../../core/http/response-he
 import { buildInformationalHead, joinHead, requestHeadString, responseHeadString } from '../../core/http/rewrite.js';
 import type { BackendTarget, Choice } from '../../core/service/dispatcher-types.js';
 import { BackendPicker, type PickerListener } from './http-backend-picker.js';
-import { PAUSE_BACKPRESSURE, PAUSE_WAIT, type HttpProxyContext } from './http-context.js';
+import { PAUSE_BACKPRESSURE, PAUSE_OUTPUT, PAUSE_WAIT, type HttpProxyContext } from './http-context.js';
 import type { HttpClientConn } from './http-client-conn.js';
 import type { UpstreamConn } from './upstream-pool.js';
 
@@ -61,6 +61,13 @@ export class HttpExchange implements PickerListener {
   private carrier: UpstreamConn | undefined;
   /** Close the client connection after answering, whatever the request said. */
   private mustClose = false;
+  /**
+   * The request body's clock (client_body_ms): when it started, moved forward by the
+   * time the client spent paused by us; the body bytes received; the last check.
+   */
+  private bodyStart: number;
+  private bodyBytes = 0;
+  private bodyChecked: number;
 
   constructor(
     private readonly ctx: HttpProxyContext,
@@ -69,6 +76,8 @@ export class HttpExchange implements PickerListener {
   ) {
     this.reqComplete = client.reqFramer.done;
     this.lastActivity = ctx.coarseNow;
+    this.bodyStart = ctx.coarseNow;
+    this.bodyChecked = ctx.coarseNow;
     // An earlier exchange may have ended in the middle of a response head.
     client.resParser.reset();
   }
@@ -106,6 +115,7 @@ export class HttpExchange implements PickerListener {
       this.requestFailed(400, `malformed request body: ${f.error ?? 'framing error'}`);
       return undefined;
     }
+    this.bodyBytes += n;
     if (n > 0) this.forwardBody(n === chunk.length ? chunk : chunk.subarray(0, n));
     if (!f.done) return undefined;
     this.reqComplete = true;
@@ -137,6 +147,11 @@ export class HttpExchange implements PickerListener {
       this.backendFailed(504, 'the backend did not answer in time');
       return;
     }
+    if (!this.reqComplete && this.resHead === undefined && this.bodyLate(now, t.client_body_ms, t.client_body_min_bytes_per_sec)) {
+      this.ctx.counters.bodyTimeouts++;
+      this.requestFailed(408, 'request body not received in time');
+      return;
+    }
     const streaming = (!this.reqComplete && this.upReady) || this.resHead !== undefined;
     if (streaming && now - this.lastActivity >= t.idle_ms) {
       if (this.resHead === undefined) {
@@ -146,6 +161,19 @@ export class HttpExchange implements PickerListener {
         this.abort('response stalled');
       }
     }
+  }
+
+  /**
+   * Slow bodies: the body must arrive within limitMs of its head, plus one second per
+   * minRate bytes received (Apache's mod_reqtimeout MinRate), so a trickle that keeps
+   * the inactivity timeout at bay is still bounded while a big upload at a sane rate is
+   * not. Time the client spent paused by us (backend connecting or slow) does not count.
+   */
+  private bodyLate(now: number, limitMs: number, minRate: number): boolean {
+    if (this.client.pausedFor(PAUSE_WAIT | PAUSE_BACKPRESSURE | PAUSE_OUTPUT)) this.bodyStart += now - this.bodyChecked;
+    this.bodyChecked = now;
+    const allowance = minRate > 0 ? (this.bodyBytes * 1000) / minRate : 0;
+    return now - this.bodyStart >= limitMs + allowance;
   }
 
   // --- backend connection -------------------------------------------------------------

@@ -32,6 +32,8 @@ export interface UdpProxyCounters {
   queueDrops: number;
   flowsOpened: number;
   flowsExpired: number;
+  /** Flows the dispatcher ended to make room for a new one (a full table), sockets closed at once. */
+  flowsEnded: number;
   /** ICMP port unreachable from a backend (ECONNREFUSED on the connected upstream socket). */
   backendUnreachable: number;
   /** Any other socket error, upstream or on the service socket. */
@@ -63,6 +65,7 @@ export class UdpProxy {
     queueDrops: 0,
     flowsOpened: 0,
     flowsExpired: 0,
+    flowsEnded: 0,
     backendUnreachable: 0,
     socketErrors: 0,
   };
@@ -173,6 +176,9 @@ export class UdpProxy {
       this.rejectedWarning.hit(now, { reason: r.rejected, flows: this.flows.size });
       return;
     }
+    // Closed now, not at the next sweep: under a flood of new sources a sweep's worth of
+    // evicted flows would hold a socket each past max_flows.
+    if (r.ended !== undefined) for (const key of r.ended) this.dropFlow(key);
     let flow = this.flows.get(r.key);
     if (flow !== undefined && (r.created || flow.closed || !sameBackend(flow.target, r.target))) {
       // The dispatcher started this flow afresh, or replication moved it to another backend.
@@ -196,6 +202,14 @@ export class UdpProxy {
     }
     this.counters.datagramsToBackend++;
     this.dispatcher.udpDatagram(r.key, 'to_backend', msg.length, now);
+  }
+
+  private dropFlow(key: string): void {
+    const flow = this.flows.get(key);
+    if (flow === undefined) return;
+    this.flows.delete(key);
+    this.closeFlow(flow);
+    this.counters.flowsEnded++;
   }
 
   private openFlow(key: string, target: BackendTarget, rinfo: dgram.RemoteInfo): UdpFlow {

@@ -11,6 +11,8 @@ import type { RejectReason } from '../service/dispatcher-types.js';
 import { RateWindow } from './rate-window.js';
 
 export type Direction = 'to_backend' | 'to_client';
+/** Why a client was refused or cut by a limit: 'evicted' is a live UDP flow dropped from a full table. */
+export type LimitReason = RejectReason | 'evicted';
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'other';
 
 export interface TrafficSnapshot {
@@ -42,7 +44,7 @@ export interface BackendMetricsSnapshot extends TrafficSnapshot {
 
 export interface ServiceTotalsSnapshot extends TrafficSnapshot {
   readonly name: string;
-  readonly rejections: Readonly<Record<RejectReason, number>>;
+  readonly rejections: Readonly<Record<LimitReason, number>>;
   readonly rejectionsPerSec: number;
   readonly backendsUp: number;
   readonly backendsTotal: number;
@@ -150,7 +152,7 @@ export class ServiceMetrics {
   private readonly byKey = new Map<string, BackendMetrics>();
   private readonly windows: WindowOpts;
   private readonly alpha: number;
-  private readonly rejections: Record<RejectReason, number> = { max_connections: 0, max_connections_per_client: 0, rate_limited: 0, max_flows: 0 };
+  private readonly rejections: Record<LimitReason, number> = { max_connections: 0, max_connections_per_client: 0, rate_limited: 0, max_flows: 0, evicted: 0 };
   private readonly rejectionRate: RateWindow;
 
   constructor(opts: ServiceMetricsOptions) {
@@ -249,6 +251,11 @@ export class ServiceMetrics {
   rejected(reason: RejectReason, now: number): void {
     this.rejections[reason]++;
     this.rejectionRate.add(1, now);
+  }
+
+  /** A live UDP flow dropped to make room for a new one (max_flows); not in the rejection rate. */
+  evicted(_now: number): void {
+    this.rejections.evicted++;
   }
 
   setHealth(b: BackendRef, up: boolean): void {

@@ -61,6 +61,11 @@ export interface UdpFlowResult {
   readonly created: boolean;
   /** Stable flow key ("ip:port"), also the table key. */
   readonly key: string;
+  /**
+   * Keys of flows the dispatcher ended to make room for this one (idle-expired, or the
+   * least recently seen evicted from a full table): the proxy closes their sockets now.
+   */
+  readonly ended?: readonly string[];
 }
 
 export interface ServiceDispatcher {
@@ -91,7 +96,10 @@ export interface ServiceDispatcher {
   /** http: a complete request was sent to this backend and answered in `ms` (time to response head). */
   requestDone(target: BackendTarget, status: number, ms: number, now: number): void;
 
-  /** udp: the flow for a datagram from a client, creating it (and choosing a backend) if new. */
+  /**
+   * udp: the flow for a datagram from a client, creating it (and choosing a backend) if
+   * new. A full table makes room: idle flows first, then the least recently seen one.
+   */
   udpFlow(clientIp: string, clientPort: number, now: number): UdpFlowResult | { readonly rejected: RejectReason } | undefined;
   /** udp: one datagram of `bytes` moved on a flow. */
   udpDatagram(key: string, direction: 'to_backend' | 'to_client', bytes: number, now: number): void;

@@ -150,7 +150,7 @@ services:
     expect(d.snapshot(700).backends[`default/${target.name}`]!.concurrentConnections).toBe(0);
   });
 
-  it('keeps a UDP flow on one backend, caps flows, expires idle ones', () => {
+  it('keeps a UDP flow on one backend, caps flows by evicting the least recently seen, expires idle ones', () => {
     const d = new Dispatcher(service('    limits: { max_flows: 2 }\n    udp_flow_idle_ms: 1000', 'udp'));
     const f1 = d.udpFlow('10.0.0.1', 5000, 0);
     expect(f1 && 'target' in f1 && f1.created).toBe(true);
@@ -159,13 +159,45 @@ services:
       expect(again && 'target' in again && !again.created && again.target.name).toBe(f1 && 'target' in f1 && f1.target.name);
       d.udpDatagram('10.0.0.1:5000', 'to_backend', 10, t * 50);
     }
-    expect(d.udpFlow('10.0.0.2', 5000, 500)).toMatchObject({ created: true });
-    expect(d.udpFlow('10.0.0.3', 5000, 500)).toEqual({ rejected: 'max_flows' });
-    // The first flow's last datagram was at 450, the second at 500: so at 1460 only the first is idle.
-    expect(d.expireUdpFlows(1460).sort()).toEqual(['10.0.0.1:5000']);
-    expect(d.udpFlow('10.0.0.3', 5000, 1460)).toMatchObject({ created: true });
-    expect(d.expireUdpFlows(5000).sort()).toEqual(['10.0.0.2:5000', '10.0.0.3:5000']);
+    expect(d.udpFlow('10.0.0.2', 5000, 100)).toMatchObject({ created: true });
+    expect(d.udpFlow('10.0.0.2', 5000, 100)).not.toHaveProperty('ended');
+    // Full: 10.0.0.2 (last seen at 100) is older than 10.0.0.1 (450) and makes room.
+    expect(d.udpFlow('10.0.0.3', 5000, 500)).toMatchObject({ created: true, ended: ['10.0.0.2:5000'] });
+    expect(d.flows.size).toBe(2);
+    expect(d.flows.get('10.0.0.1:5000', 500)).toBeDefined();
+    expect(d.snapshot(500).service.rejections).toMatchObject({ evicted: 1, max_flows: 0 });
+    expect(d.snapshot(500).service.concurrentConnections).toBe(2);
+    // An idle flow is reclaimed before a live one is evicted, and reported with it.
+    expect(d.udpFlow('10.0.0.4', 5000, 1460)).toMatchObject({ created: true, ended: ['10.0.0.1:5000'] });
+    expect(d.snapshot(1460).service.rejections.evicted).toBe(1);
+    expect(d.expireUdpFlows(5000).sort()).toEqual(['10.0.0.3:5000', '10.0.0.4:5000']);
     expect(d.backendStates().every((b) => b.active === 0)).toBe(true);
+    expect(d.snapshot(5000).service.concurrentConnections).toBe(0);
+  });
+
+  it('a flood of new UDP sources never locks out a new client and spares a busy flow', () => {
+    const d = new Dispatcher(service('    limits: { max_flows: 100 }\n    udp_flow_idle_ms: 30000', 'udp'));
+    const busy = '192.0.2.1:53';
+    let evicted = 0;
+    // 5000 spoofed sources at 10 per ms; the busy client sends every 5 ms (a flood churn of 10 ms).
+    for (let i = 0; i < 5000; i++) {
+      const now = Math.floor(i / 10);
+      if (i % 50 === 0) {
+        // As the proxy does: the flow, then the datagram that keeps it fresh.
+        expect(d.udpFlow('192.0.2.1', 53, now)).toMatchObject({ key: busy, created: i === 0 });
+        d.udpDatagram(busy, 'to_backend', 40, now);
+      }
+      const r = d.udpFlow(`10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, 4000, now);
+      expect(r).toMatchObject({ created: true });
+      evicted += r && 'ended' in r && r.ended !== undefined ? r.ended.length : 0;
+      expect(d.flows.size).toBeLessThanOrEqual(100);
+    }
+    expect(d.flows.get(busy, 500)).toBeDefined();
+    expect(d.snapshot(500).service.rejections).toMatchObject({ evicted, max_flows: 0 });
+    expect(evicted).toBeGreaterThan(4800);
+    // The busy flow kept its first backend all along (no re-creation).
+    expect(d.udpFlow('192.0.2.1', 53, 500)).toMatchObject({ created: false });
+    expect(d.backendStates().reduce((n, b) => n + b.active, 0)).toBe(100);
   });
 
   it('moves a UDP flow off a backend that went down', () => {

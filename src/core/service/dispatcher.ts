@@ -56,8 +56,8 @@ export class Dispatcher implements ServiceDispatcher {
   private readonly bootTag: string;
   private current: ServiceConfig;
   private nextConnId = 0;
-  /** UDP flows expired while making room, not yet reported to the proxy. */
-  private readonly expiredFlowKeys: string[] = [];
+  /** UDP flows ended while making room that no udpFlow result carried to the proxy yet. */
+  private readonly endedFlowKeys: string[] = [];
 
   constructor(service: ServiceConfig, opts: DispatcherOptions = {}) {
     this.current = service;
@@ -273,23 +273,41 @@ export class Dispatcher implements ServiceDispatcher {
     }
     // Settle a stale or re-balanced flow under this key before replacing it.
     this.removeFlow(key, now);
+    let ended: string[] | undefined;
     if (this.flows.size >= this.service.limits.max_flows) {
-      // Make room from idle flows; their keys reach the proxy on its next expireUdpFlows.
-      this.expiredFlowKeys.push(...this.expireUdpFlows(now));
+      // Make room from idle flows first, then from the least recently seen live one.
+      ended = this.expireUdpFlows(now);
       if (this.flows.size >= this.service.limits.max_flows) {
-        this.metrics.rejected('max_flows', now);
-        return { rejected: 'max_flows' };
+        const victim = this.replica.role === 'standby' ? undefined : this.evictFlow(now);
+        if (victim === undefined) {
+          // A standby's flows are the master's to end; evicting would diverge from it.
+          if (ended.length > 0) this.endedFlowKeys.push(...ended);
+          this.metrics.rejected('max_flows', now);
+          return { rejected: 'max_flows' };
+        }
+        ended.push(victim);
       }
     }
     const choice = this.choose({ clientIp }, now);
-    if (!choice) return undefined;
-    if (!this.flows.create(key, { clientIp, clientPort, pool: choice.target.pool, backend: choice.target.name }, now)) {
+    if (!choice || !this.flows.create(key, { clientIp, clientPort, pool: choice.target.pool, backend: choice.target.name }, now)) {
+      // The proxy must still close what was ended to make room.
+      if (ended !== undefined && ended.length > 0) this.endedFlowKeys.push(...ended);
+      if (!choice) return undefined;
       this.metrics.rejected('max_flows', now);
       return { rejected: 'max_flows' };
     }
     const found = this.pools.stateOf(choice.target);
     if (found) this.connStart(found.pool, found.state, now);
-    return { target: choice.target, created: true, key };
+    return ended !== undefined && ended.length > 0 ? { target: choice.target, created: true, key, ended } : { target: choice.target, created: true, key };
+  }
+
+  /** Evict the least recently seen flow: its load ends and the eviction is counted. */
+  private evictFlow(now: number): string | undefined {
+    const victim = this.flows.evictOldest(now);
+    if (victim === undefined) return undefined;
+    this.flowEnded(victim.flow, now);
+    this.metrics.evicted(now);
+    return victim.key;
   }
 
   udpDatagram(key: string, direction: 'to_backend' | 'to_client', bytes: number, now: number): void {
@@ -322,8 +340,8 @@ export class Dispatcher implements ServiceDispatcher {
   expireUdpFlows(now: number): string[] {
     // A standby's flows end by the master's deletes, not by its own clock.
     const gone = this.replica.role === 'standby' ? [] : this.flows.expire(now, undefined, (_key, flow) => this.flowEnded(flow, now));
-    if (this.expiredFlowKeys.length === 0) return gone;
-    const pending = this.expiredFlowKeys.splice(0);
+    if (this.endedFlowKeys.length === 0) return gone;
+    const pending = this.endedFlowKeys.splice(0);
     return pending.concat(gone);
   }
 

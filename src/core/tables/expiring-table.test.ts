@@ -193,6 +193,21 @@ describe('ExpiringTable', () => {
       ]);
     });
 
+    it('evictClosest removes the live entry closest to expiry with reason evicted, by real expiry', () => {
+      const t = new ExpiringTable<number>({ name: 't', kind: 'udp_flows', maxEntries: 3, whenFull: 'refuse' });
+      const events = recorded(t);
+      t.set('a', 1, 0, 100);
+      t.set('b', 2, 10, 100);
+      t.set('n', 3, 0, null);
+      t.touch('a', 50, 100); // a now expires at 150, after b (110)
+      expect(t.evictClosest(60)).toMatchObject({ key: 'b', value: 2, expiresAt: 110 });
+      expect(events.at(-1)).toMatchObject({ op: 'delete', key: 'b', reason: 'evicted' });
+      expect(t.evictClosest(60)?.key).toBe('a');
+      // An entry without expiry is never evicted.
+      expect(t.evictClosest(60)).toBeUndefined();
+      expect(t.size).toBe(1);
+    });
+
     it('never evicts entries without expiry', () => {
       const t = new ExpiringTable<number>({ name: 't', kind: 'connections', maxEntries: 1 });
       t.set('a', 1, 0, null);

@@ -12,9 +12,11 @@
  * `whenFull: 'evict'` (the default) evicts the entry closest to expiry, emitting a
  * delete with reason 'expired' (it would have gone first anyway); `'refuse'` makes
  * set() of a new key return false. Entries without expiry are never evicted, so a
- * table holding only those refuses.
+ * table holding only those refuses. A 'refuse' table's owner can still evict on its own
+ * terms with evictClosest() (delete reason 'evicted'), when it must settle what the
+ * entry held (UDP flows: a socket and load accounting).
  */
-import type { TableEvent, TableKind, TableListener } from './table-event.js';
+import type { DeleteReason, TableEvent, TableKind, TableListener } from './table-event.js';
 
 export interface ExpiringTableOptions {
   readonly name: string;
@@ -206,6 +208,18 @@ export class ExpiringTable<V> {
     return removed;
   }
 
+  /**
+   * Remove the entry closest to expiry (for entries that slide on use: the least recently
+   * used), live or not, emitting a delete with reason 'evicted'. Undefined when no entry
+   * has an expiry. The caller settles whatever the entry held.
+   */
+  evictClosest(_now: number): TableEntry<V> | undefined {
+    const top = this.settledTop();
+    if (top === undefined) return undefined;
+    this.remove(top, 'evicted');
+    return { key: top.key, value: top.value, expiresAt: top.expiresAt, seq: top.seq };
+  }
+
   /** Live entries (expired ones skipped when `now` is given), for snapshots. */
   *entries(now?: number): IterableIterator<TableEntry<V>> {
     for (const slot of this.slots.values()) {
@@ -278,7 +292,7 @@ export class ExpiringTable<V> {
     // A later expiry stays lazy: fixed when the stale key reaches the top.
   }
 
-  private remove(slot: Slot<V>, reason: 'removed' | 'expired'): void {
+  private remove(slot: Slot<V>, reason: DeleteReason): void {
     if (slot.heapIndex >= 0) this.heapRemove(slot);
     this.slots.delete(slot.key);
     this.emit({ op: 'delete', table: this.name, kind: this.kind, key: slot.key, value: slot.value, seq: ++this.lastSeq, reason });

@@ -17,6 +17,9 @@ export type TableEvent<V = unknown> =
       readonly expiresAt: number | null;
       readonly seq: number;
     }
-  | { readonly op: 'delete'; readonly table: string; readonly kind: TableKind; readonly key: string; readonly value: V; readonly seq: number; readonly reason: 'removed' | 'expired' };
+  | { readonly op: 'delete'; readonly table: string; readonly kind: TableKind; readonly key: string; readonly value: V; readonly seq: number; readonly reason: DeleteReason };
+
+/** removed: on purpose; expired: past its expiry; evicted: live, but dropped to make room in a full table. */
+export type DeleteReason = 'removed' | 'expired' | 'evicted';
 
 export type TableListener<V = unknown> = (event: TableEvent<V>) => void;

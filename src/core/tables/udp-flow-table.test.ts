@@ -53,6 +53,20 @@ describe('UdpFlowTable', () => {
     expect(t.create('c', info, 600)).toBeDefined();
   });
 
+  it('evictOldest drops the least recently seen flow and replicates the delete', () => {
+    const { t, events } = table(3);
+    t.create('a', info, 0);
+    t.create('b', info, 10);
+    t.create('c', info, 20);
+    t.datagram('a', 'to_backend', 1, 500); // a is now the most recently seen
+    expect(t.evictOldest(600)).toMatchObject({ key: 'b', flow: { clientIp: info.clientIp } });
+    expect(events.at(-1)).toMatchObject({ op: 'delete', key: 'b', reason: 'evicted' });
+    expect(t.evictOldest(600)?.key).toBe('c');
+    expect(t.evictOldest(600)?.key).toBe('a');
+    expect(t.evictOldest(600)).toBeUndefined();
+    expect(t.maxFlows).toBe(3);
+  });
+
   it('expire() with many busy flows: one look when no stale key is due, one re-sift per flow per idle period', () => {
     const { t } = table(20_000);
     for (let i = 0; i < 10_000; i++) t.create(`f${i}`, info, 0);

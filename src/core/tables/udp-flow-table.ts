@@ -2,8 +2,12 @@
  * UDP flows: client "ip:port" -> backend, forgotten after `idleMs` without a datagram.
  * Every datagram extends the flow (touch); a set event goes out only when the expiry
  * moved past the refresh threshold, so replicas keep flows alive without one event per
- * packet. At `maxFlows` new flows are refused (the dispatcher rejects with max_flows)
- * rather than evicting a live flow whose socket the proxy still holds.
+ * packet. The table itself refuses a new flow at `maxFlows`: making room is the
+ * dispatcher's call, because a flow holds a socket in the proxy and load on a backend
+ * that must be settled. It makes room with evictOldest(): under a flood of new sources
+ * (1M spoofed addresses) refusing would lock every new client out until the flood's
+ * flows idled out, while evicting the least recently seen flow lets new clients in and
+ * keeps every flow busier than the flood's churn (maxFlows / new sources per second).
  */
 import { ExpiringTable, type TableEntry } from './expiring-table.js';
 import { TypedTable } from './typed-table.js';
@@ -129,6 +133,20 @@ export class UdpFlowTable extends TypedTable<UdpFlowEntry> {
       entry.bytesOut += bytes;
     }
     return entry;
+  }
+
+  /**
+   * Drop the least recently seen flow (closest to its idle expiry) to make room; its
+   * delete (reason 'evicted') replicates like any other. Returns the flow so the caller
+   * can close its socket and end its load; undefined when the table is empty.
+   */
+  evictOldest(now: number): { readonly key: string; readonly flow: UdpFlowEntry } | undefined {
+    const e = this.table.evictClosest(now);
+    return e === undefined ? undefined : { key: e.key, flow: e.value };
+  }
+
+  get maxFlows(): number {
+    return this.table.maxEntries;
   }
 
   remove(key: string, now: number): boolean {
