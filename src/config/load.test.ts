@@ -66,6 +66,25 @@ describe('parseConfig', () => {
     }
   });
 
+  it('reports an unresolved alias and an alias bomb as YAML errors, not a leaked ReferenceError (fuzzer find)', () => {
+    const bomb = 'a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nservices: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n';
+    for (const [text, message] of [
+      ['*a', /^\/etc\/halo\.yaml: YAML: Unresolved alias/],
+      ['services: *x\n', /^\/etc\/halo\.yaml: YAML: Unresolved alias/],
+      [bomb, /^\/etc\/halo\.yaml: YAML: Excessive alias count/],
+    ] as const) {
+      let caught: unknown;
+      try {
+        parseConfig(text, '/etc/halo.yaml');
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, text).toBeInstanceOf(ConfigError);
+      expect((caught as ConfigError).code).toBe('HALO_ERR_CONFIG_PARSE');
+      expect((caught as ConfigError).message).toMatch(message);
+    }
+  });
+
   it('cross-checks duplicate names, overlapping listeners and references', () => {
     const text = `
 services:

@@ -4,7 +4,7 @@
  * reported at once so an operator fixes the file in one go.
  */
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { configSchema, type HaloConfig, type ServiceConfig } from './schema.js';
@@ -31,11 +31,13 @@ function issueText(issue: z.core.$ZodIssue): string[] {
 
 /** Parse and validate config text. Throws ConfigError listing every problem. */
 export function parseConfig(text: string, source = 'config'): Readonly<HaloConfig> {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // logLevel 'error': the library would print its warnings (a mapping used as a key) to stderr
+  // itself; such a key is reported below as an unknown key anyway.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     throw new ConfigError('HALO_ERR_CONFIG_PARSE', doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`), source);
   }
-  const raw: unknown = doc.toJS();
+  const raw = toJS(doc, source);
   applyModeDefaults(raw);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
@@ -44,6 +46,19 @@ export function parseConfig(text: string, source = 'config'): Readonly<HaloConfi
   const problems = crossCheck(result.data);
   if (problems.length > 0) throw new ConfigError('HALO_ERR_CONFIG_INVALID', problems, source);
   return deepFreeze(result.data);
+}
+
+/**
+ * The document as plain values. Aliases are resolved only here, so an alias to an anchor
+ * defined later (or nowhere) and an alias bomb surface here, as a ReferenceError from the
+ * library: reported as the YAML problem it is instead of escaping as a crash.
+ */
+function toJS(doc: Document.Parsed, source: string): unknown {
+  try {
+    return doc.toJS();
+  } catch (err) {
+    throw new ConfigError('HALO_ERR_CONFIG_PARSE', [`YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`], source);
+  }
 }
 
 export function loadConfigFile(file: string): Readonly<HaloConfig> {

@@ -8,7 +8,9 @@ import {
   normalizeAddress,
   parseIPv4,
   parseIPv6,
+  PROXY_REJECT_CODES,
   PROXY_V2_SIGNATURE,
+  type ProxyRejectCode,
 } from './proxy-protocol.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -148,24 +150,31 @@ describe('PROXY decoding', () => {
     }
   });
 
-  it('rejects malformed v1 lines', () => {
-    const bad = [
-      'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n',
-      'PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n',
-      'PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n',
-      'PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n',
-      'PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n',
-      'PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n',
-      'PROXY TCP4 ::1 ::2 1 2\r\n',
-      'PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n',
-      'PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n',
-      'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r\n',
-      'PROXY TCP4 1.2.3.4\x005.6.7.8 1 2\r\n',
-      'PROXYTCP4 1.2.3.4 5.6.7.8 1 2\r\n',
-      `PROXY UNKNOWN ${'x'.repeat(120)}\r\n`,
-      'GET / HTTP/1.1\r\n',
+  it('rejects malformed v1 lines, each with its reject code', () => {
+    const bad: [string, ProxyRejectCode][] = [
+      ['PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n', 'v1_bare_lf'],
+      ['PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n', 'v1_fields'],
+      ['PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n', 'v1_fields'],
+      ['PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n', 'v1_fields'],
+      ['PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n', 'v1_port'],
+      ['PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n', 'v1_port'],
+      ['PROXY TCP4 ::1 ::2 1 2\r\n', 'v1_address'],
+      ['PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n', 'v1_address'],
+      ['PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n', 'v1_protocol'],
+      ['PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r\n', 'v1_stray_cr'],
+      ['PROXY TCP4 1.2.3.4\x005.6.7.8 1 2\r\n', 'v1_non_printable'],
+      ['PROXYTCP4 1.2.3.4 5.6.7.8 1 2\r\n', 'v1_prefix'],
+      [`PROXY UNKNOWN ${'x'.repeat(120)}\r\n`, 'v1_no_crlf'],
+      ['GET / HTTP/1.1\r\n', 'not_proxy'],
     ];
-    for (const line of bad) expect(decodeProxyHeader(Buffer.from(line, 'latin1')).status, JSON.stringify(line)).toBe('invalid');
+    for (const [line, code] of bad) expect(decodeProxyHeader(Buffer.from(line, 'latin1')), JSON.stringify(line)).toMatchObject({ status: 'invalid', code });
+  });
+
+  it('rejects a dotted quad before "::" even when the text after it is the same (fuzzer find)', () => {
+    // parseIPv6 compared the half's text instead of its position, so a head equal to the tail passed.
+    for (const text of ['1.2.3.4::1.2.3.4', '1:1.2.3.4::1:1.2.3.4']) expect(parseIPv6(text), text).toBeUndefined();
+    expect(decodeProxyHeader(Buffer.from('PROXY TCP6 1.2.3.4::1.2.3.4 :: 0 0\r\n', 'latin1'))).toMatchObject({ status: 'invalid', code: 'v1_address' });
+    expect(formatIPv6(parseIPv6('::1.2.3.4')!)).toBe('::102:304');
   });
 
   it('gives up on a v1 line with no CRLF after 107 bytes instead of waiting forever', () => {
@@ -189,20 +198,20 @@ describe('PROXY decoding', () => {
     }
   });
 
-  it('rejects malformed v2 headers', () => {
+  it('rejects malformed v2 headers, each with its reject code', () => {
     const sig = '0d0a0d0a000d0a515549540a';
-    const bad = [
-      `${sig} 11 11 000c 0a000001 0a000002 0001 0002`, // version 1 in the binary form
-      `${sig} 22 11 000c 0a000001 0a000002 0001 0002`, // command 2
-      `${sig} 21 41 000c 0a000001 0a000002 0001 0002`, // family 4
-      `${sig} 21 13 000c 0a000001 0a000002 0001 0002`, // transport 3
-      `${sig} 21 11 0008 0a000001 0a000002`, // too short for AF_INET
-      `${sig} 21 21 000c 0a000001 0a000002 0001 0002`, // too short for AF_INET6
-      `${sig} 21 11 000e 0a000001 0a000002 0001 0002 0100`, // TLV header truncated
-      `${sig} 21 11 0010 0a000001 0a000002 0001 0002 01 0005 68`, // TLV overruns
-      '0d0a0d0a000d0a515549540b 21 11 000c 0a000001 0a000002 0001 0002', // signature
+    const bad: [string, ProxyRejectCode][] = [
+      [`${sig} 11 11 000c 0a000001 0a000002 0001 0002`, 'v2_version'], // version 1 in the binary form
+      [`${sig} 22 11 000c 0a000001 0a000002 0001 0002`, 'v2_command'], // command 2
+      [`${sig} 21 41 000c 0a000001 0a000002 0001 0002`, 'v2_family'], // family 4
+      [`${sig} 21 13 000c 0a000001 0a000002 0001 0002`, 'v2_family'], // transport 3
+      [`${sig} 21 11 0008 0a000001 0a000002`, 'v2_address_length'], // too short for AF_INET
+      [`${sig} 21 21 000c 0a000001 0a000002 0001 0002`, 'v2_address_length'], // too short for AF_INET6
+      [`${sig} 21 11 000e 0a000001 0a000002 0001 0002 0100`, 'v2_tlv'], // TLV header truncated
+      [`${sig} 21 11 0010 0a000001 0a000002 0001 0002 01 0005 68`, 'v2_tlv'], // TLV overruns
+      ['0d0a0d0a000d0a515549540b 21 11 000c 0a000001 0a000002 0001 0002', 'v2_signature'], // signature
     ];
-    for (const h of bad) expect(decodeProxyHeader(hex(h)).status, h).toBe('invalid');
+    for (const [h, code] of bad) expect(decodeProxyHeader(hex(h)), h).toMatchObject({ status: 'invalid', code });
   });
 
   it('waits for the announced v2 length', () => {
@@ -222,6 +231,7 @@ describe('PROXY decoding', () => {
       const buf = Buffer.concat([prefixes[i % prefixes.length]!, body]);
       const r = decodeProxyHeader(buf);
       expect(['ok', 'incomplete', 'invalid']).toContain(r.status);
+      if (r.status === 'invalid') expect(PROXY_REJECT_CODES).toContain(r.code);
       if (r.status === 'ok') expect(r.length).toBeLessThanOrEqual(buf.length);
     }
   });

@@ -40,10 +40,31 @@ export interface ProxyHeader {
   readonly tlvs: readonly ProxyTlv[];
 }
 
+/** Why a header was rejected: stable for metrics and tests; `reason` is the human text. */
+export const PROXY_REJECT_CODES = [
+  'not_proxy',
+  'v1_prefix',
+  'v1_bare_lf',
+  'v1_non_printable',
+  'v1_no_crlf',
+  'v1_stray_cr',
+  'v1_protocol',
+  'v1_fields',
+  'v1_address',
+  'v1_port',
+  'v2_signature',
+  'v2_version',
+  'v2_command',
+  'v2_family',
+  'v2_address_length',
+  'v2_tlv',
+] as const;
+export type ProxyRejectCode = (typeof PROXY_REJECT_CODES)[number];
+
 export type ProxyDecodeResult =
   | { readonly status: 'ok'; readonly header: ProxyHeader; readonly length: number }
   | { readonly status: 'incomplete' }
-  | { readonly status: 'invalid'; readonly reason: string };
+  | { readonly status: 'invalid'; readonly code: ProxyRejectCode; readonly reason: string };
 
 export const PROXY_V2_SIGNATURE: Buffer = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 /** The longest legal v1 line, CRLF included ("PROXY TCP6 " + two full IPv6 + two ports). */
@@ -77,15 +98,17 @@ export function parseIPv6(text: string): Uint8Array | undefined {
   const halves = text.split('::');
   if (halves.length > 2) return undefined;
   const groups: number[][] = [];
-  for (const half of halves) {
+  for (let h = 0; h < halves.length; h++) {
+    const half = halves[h]!;
     const out: number[] = [];
     if (half !== '') {
       const parts = half.split(':');
       for (let i = 0; i < parts.length; i++) {
         const p = parts[i]!;
         if (p.includes('.')) {
-          // A dotted quad is only allowed as the very last element.
-          if (i !== parts.length - 1 || half !== halves[halves.length - 1]) return undefined;
+          // A dotted quad is only allowed as the very last element. Compared by index: comparing the
+          // text let "1.2.3.4::1.2.3.4" through, its head being equal to its tail.
+          if (i !== parts.length - 1 || h !== halves.length - 1) return undefined;
           const v4 = parseIPv4(p);
           if (!v4) return undefined;
           out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
@@ -233,8 +256,8 @@ export function encodeProxyHeader(version: 'v1' | 'v2', c: ProxiedConnection): B
 
 const INCOMPLETE: ProxyDecodeResult = { status: 'incomplete' };
 
-function invalid(reason: string): ProxyDecodeResult {
-  return { status: 'invalid', reason };
+function invalid(code: ProxyRejectCode, reason: string): ProxyDecodeResult {
+  return { status: 'invalid', code, reason };
 }
 
 /** True when `buf` is shorter than `prefix` and agrees with it so far. */
@@ -255,46 +278,46 @@ export function decodeProxyHeader(buf: Uint8Array): ProxyDecodeResult {
   if (buf.length === 0) return INCOMPLETE;
   if (buf[0] === 0x50) return decodeProxyV1(buf);
   if (buf[0] === 0x0d) return decodeProxyV2(buf);
-  return invalid('not a PROXY protocol header');
+  return invalid('not_proxy', 'not a PROXY protocol header');
 }
 
 const PORT_RE = /^(0|[1-9]\d{0,4})$/;
 
 export function decodeProxyV1(buf: Uint8Array): ProxyDecodeResult {
   if (isPrefixOf(buf, V1_PREFIX)) return INCOMPLETE;
-  if (!startsWith(buf, V1_PREFIX)) return invalid('v1: missing "PROXY " prefix');
+  if (!startsWith(buf, V1_PREFIX)) return invalid('v1_prefix', 'v1: missing "PROXY " prefix');
   let end = -1;
   const limit = Math.min(buf.length, PROXY_V1_MAX_LENGTH);
   for (let i = V1_PREFIX.length; i < limit; i++) {
     if (buf[i] === 0x0a) {
-      if (buf[i - 1] !== 0x0d) return invalid('v1: bare LF');
+      if (buf[i - 1] !== 0x0d) return invalid('v1_bare_lf', 'v1: bare LF');
       end = i + 1;
       break;
     }
     // Only printable ASCII and the final CR belong on the line.
     const ch = buf[i]!;
-    if (ch !== 0x0d && (ch < 0x20 || ch > 0x7e)) return invalid('v1: non-printable byte');
+    if (ch !== 0x0d && (ch < 0x20 || ch > 0x7e)) return invalid('v1_non_printable', 'v1: non-printable byte');
   }
-  if (end < 0) return buf.length >= PROXY_V1_MAX_LENGTH ? invalid('v1: no CRLF within 107 bytes') : INCOMPLETE;
+  if (end < 0) return buf.length >= PROXY_V1_MAX_LENGTH ? invalid('v1_no_crlf', 'v1: no CRLF within 107 bytes') : INCOMPLETE;
   const line = Buffer.from(buf.buffer, buf.byteOffset + V1_PREFIX.length, end - 2 - V1_PREFIX.length).toString('latin1');
-  if (line.includes('\r')) return invalid('v1: stray CR');
+  if (line.includes('\r')) return invalid('v1_stray_cr', 'v1: stray CR');
   const fields = line.split(' ');
   const proto = fields[0];
   if (proto === 'UNKNOWN') {
     // The spec says a receiver ignores whatever follows UNKNOWN up to the CRLF.
     return { status: 'ok', length: end, header: { version: 1, command: 'proxy', family: 'unspec', transport: 'unspec', tlvs: [] } };
   }
-  if (proto !== 'TCP4' && proto !== 'TCP6') return invalid('v1: protocol must be TCP4, TCP6 or UNKNOWN');
-  if (fields.length !== 5) return invalid('v1: expected 4 fields after the protocol, single-space separated');
+  if (proto !== 'TCP4' && proto !== 'TCP6') return invalid('v1_protocol', 'v1: protocol must be TCP4, TCP6 or UNKNOWN');
+  if (fields.length !== 5) return invalid('v1_fields', 'v1: expected 4 fields after the protocol, single-space separated');
   const [, srcText, dstText, sportText, dportText] = fields as [string, string, string, string, string];
   const parse = proto === 'TCP4' ? parseIPv4 : parseIPv6;
   const src = parse(srcText);
   const dst = parse(dstText);
-  if (!src || !dst) return invalid(`v1: address is not a valid ${proto === 'TCP4' ? 'IPv4' : 'IPv6'} address`);
-  if (!PORT_RE.test(sportText) || !PORT_RE.test(dportText)) return invalid('v1: malformed port');
+  if (!src || !dst) return invalid('v1_address', `v1: address is not a valid ${proto === 'TCP4' ? 'IPv4' : 'IPv6'} address`);
+  if (!PORT_RE.test(sportText) || !PORT_RE.test(dportText)) return invalid('v1_port', 'v1: malformed port');
   const sport = Number(sportText);
   const dport = Number(dportText);
-  if (sport > 65535 || dport > 65535) return invalid('v1: port out of range');
+  if (sport > 65535 || dport > 65535) return invalid('v1_port', 'v1: port out of range');
   const fmt = proto === 'TCP4' ? formatIPv4 : formatIPv6;
   return {
     status: 'ok',
@@ -316,22 +339,22 @@ const TRANSPORTS: readonly ProxyTransport[] = ['unspec', 'stream', 'dgram'];
 
 export function decodeProxyV2(buf: Uint8Array): ProxyDecodeResult {
   if (isPrefixOf(buf, PROXY_V2_SIGNATURE)) return INCOMPLETE;
-  if (!startsWith(buf, PROXY_V2_SIGNATURE)) return invalid('v2: bad signature');
+  if (!startsWith(buf, PROXY_V2_SIGNATURE)) return invalid('v2_signature', 'v2: bad signature');
   if (buf.length < V2_HEADER_LENGTH) return INCOMPLETE;
   const verCmd = buf[12]!;
-  if (verCmd >> 4 !== 0x2) return invalid('v2: version must be 2');
+  if (verCmd >> 4 !== 0x2) return invalid('v2_version', 'v2: version must be 2');
   const cmd = verCmd & 0x0f;
-  if (cmd > 1) return invalid('v2: unknown command');
+  if (cmd > 1) return invalid('v2_command', 'v2: unknown command');
   const famByte = buf[13]!;
   const family = FAMILIES[famByte >> 4];
   const transport = TRANSPORTS[famByte & 0x0f];
-  if (family === undefined || transport === undefined) return invalid('v2: unknown address family or transport');
+  if (family === undefined || transport === undefined) return invalid('v2_family', 'v2: unknown address family or transport');
   const len = (buf[14]! << 8) | buf[15]!;
   const total = V2_HEADER_LENGTH + len;
   if (buf.length < total) return INCOMPLETE;
   const command = cmd === 0 ? 'local' : 'proxy';
   const need = family === 'inet' ? V2_INET_LENGTH : family === 'inet6' ? V2_INET6_LENGTH : family === 'unix' ? V2_UNIX_LENGTH : 0;
-  if (len < need) return invalid(`v2: ${len} bytes is too short for ${family} addresses`);
+  if (len < need) return invalid('v2_address_length', `v2: ${len} bytes is too short for ${family} addresses`);
   let source: ProxyEndpoint | undefined;
   let destination: ProxyEndpoint | undefined;
   const a = V2_HEADER_LENGTH;
@@ -347,10 +370,10 @@ export function decodeProxyV2(buf: Uint8Array): ProxyDecodeResult {
   if (family !== 'unspec') {
     let p = a + need;
     while (p < total) {
-      if (total - p < 3) return invalid('v2: truncated TLV header');
+      if (total - p < 3) return invalid('v2_tlv', 'v2: truncated TLV header');
       const type = buf[p]!;
       const vlen = (buf[p + 1]! << 8) | buf[p + 2]!;
-      if (p + 3 + vlen > total) return invalid('v2: TLV runs past the header');
+      if (p + 3 + vlen > total) return invalid('v2_tlv', 'v2: TLV runs past the header');
       tlvs.push({ type, value: Buffer.from(buf.subarray(p + 3, p + 3 + vlen)) });
       p += 3 + vlen;
     }
