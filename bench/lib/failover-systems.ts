@@ -25,15 +25,17 @@ export interface SystemSpec {
   id: SystemId;
   kind: 'halo' | 'keepalived';
   advertIntervalMs: number;
+  /** halo: cluster.down_adverts when not the default (the profiles compared with keepalived keep RFC 5798's 3) */
+  downAdverts?: number;
   /** for tables: what runs and how it is set */
   label: string;
 }
 
 export const SYSTEMS: Record<SystemId, SystemSpec> = {
-  halo: { id: 'halo', kind: 'halo', advertIntervalMs: 50, label: 'halo (defaults, adverts 50 ms)' },
-  'halo-fast': { id: 'halo-fast', kind: 'halo', advertIntervalMs: 20, label: 'halo, fast profile (adverts 20 ms)' },
-  'halo-100': { id: 'halo-100', kind: 'halo', advertIntervalMs: 100, label: 'halo, adverts 100 ms' },
-  'halo-1s': { id: 'halo-1s', kind: 'halo', advertIntervalMs: 1000, label: 'halo, adverts 1 s' },
+  halo: { id: 'halo', kind: 'halo', advertIntervalMs: 40, label: 'halo (defaults: adverts 40 ms, 5 missed)' },
+  'halo-fast': { id: 'halo-fast', kind: 'halo', advertIntervalMs: 20, downAdverts: 3, label: 'halo, fast profile (adverts 20 ms, 3 missed)' },
+  'halo-100': { id: 'halo-100', kind: 'halo', advertIntervalMs: 100, downAdverts: 3, label: 'halo, adverts 100 ms, 3 missed (as keepalived)' },
+  'halo-1s': { id: 'halo-1s', kind: 'halo', advertIntervalMs: 1000, downAdverts: 3, label: 'halo, adverts 1 s, 3 missed (as keepalived)' },
   keepalived: { id: 'keepalived', kind: 'keepalived', advertIntervalMs: 100, label: 'keepalived, advert_int 0.1' },
   'keepalived-1s': { id: 'keepalived-1s', kind: 'keepalived', advertIntervalMs: 1000, label: 'keepalived, advert_int 1 (its default)' },
 };
@@ -59,7 +61,13 @@ export class SystemUnderTest {
     const common = { name: labName, nodes: 2 as const, ...(haloCommand !== undefined ? { haloCommand } : {}) };
     this.lab =
       spec.kind === 'halo'
-        ? new Lab({ ...common, election: true, ...(spec.advertIntervalMs !== 50 ? { clusterOverrides: { advert_interval_ms: spec.advertIntervalMs } } : {}) })
+        ? new Lab({
+            ...common,
+            election: true,
+            ...(spec.advertIntervalMs !== 40 || spec.downAdverts !== undefined
+              ? { clusterOverrides: { advert_interval_ms: spec.advertIntervalMs, ...(spec.downAdverts !== undefined ? { down_adverts: spec.downAdverts } : {}) } }
+              : {}),
+          })
         : new Lab({ ...common, election: false });
   }
 

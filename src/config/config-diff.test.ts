@@ -83,7 +83,7 @@ describe('diffConfigs: election settings', () => {
     expect(d.restartNeeded).toEqual([
       'cluster.id: changed (7 -> 8): needs a restart',
       'cluster.interface: changed ("eth0" -> "eth1"): needs a restart',
-      'cluster.advert_interval_ms: changed (50 -> 100): needs a restart',
+      'cluster.advert_interval_ms: changed (40 -> 100): needs a restart',
       'cluster.vips: changed ([{"address":"10.0.0.100/24"}] -> [{"address":"10.0.0.101/24"}]): needs a restart',
       'cluster.track.scripts[other] added: added: needs a restart',
     ]);

@@ -41,9 +41,9 @@ export class AdvertBus {
   }
 }
 
-/** A cluster section for tests: id 7, VIP 10.0.0.100/24 on eth0, adverts every 100 ms. */
+/** A cluster section for tests: id 7, VIP 10.0.0.100/24 on eth0, adverts every 100 ms, 3 missed (RFC 5798's timers). */
 export function testCluster(over: Record<string, unknown> = {}): ClusterConfig {
-  return clusterSchema.parse({ id: 7, key_env: 'X', interface: 'eth0', vips: [{ address: '10.0.0.100/24' }], advert_interval_ms: 100, ...over });
+  return clusterSchema.parse({ id: 7, key_env: 'X', interface: 'eth0', vips: [{ address: '10.0.0.100/24' }], advert_interval_ms: 100, down_adverts: 3, ...over });
 }
 
 /** A VIP that does nothing; pass `record` to see the operations. */
