@@ -20,7 +20,7 @@ import { runIperf, runUdpLoad, runWrk, type LoadSettings, type Sample } from './
 import { freePorts, ProcessGroup, tail, type Managed } from './lib/procs.js';
 import { renderSection, replaceSection, type Metric, type Row } from './lib/report.js';
 import * as setup from './lib/setup.js';
-import { parseFlags, runMain } from './lib/cli.js';
+import { intFlag, parseFlags, runMain } from './lib/cli.js';
 
 const USAGE = `usage: npm run bench:dataplane -- [--quick] [--write] [--runs N] [--seconds S] [--no-build] [--retry-noisy N] [--cpu-prof] [--keep]
   --quick      1 run of 3 s per target (smoke test of the harness)
@@ -68,12 +68,7 @@ function options(argv: string[]) {
       help: { type: 'boolean', default: false },
     },
   });
-  const positive = (v: string | undefined, fallback: number, max: number, flag: string) => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${flag}: expected an integer 1-${max}, got "${v}"`);
-    return n;
-  };
+  const positive = intFlag;
   return {
     help: values.help === true,
     write: values.write === true,

@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { parseFlags, runMain } from './lib/cli.js';
+import { intFlag, parseFlags, runMain } from './lib/cli.js';
 import { floodUnsupported, REPO } from './lib/flood-net.js';
 import { renderFloodTable } from './lib/flood-report.js';
 import { runFlood, type FloodParams } from './lib/flood-run.js';
@@ -22,12 +22,7 @@ const log = (msg: string) => process.stderr.write(`[flood] ${msg}\n`);
 
 function options(argv: string[]) {
   const { values } = parseArgs({ args: argv, strict: true, options: { 'no-build': { type: 'boolean', default: false }, udp: { type: 'string' }, syn: { type: 'string' }, idle: { type: 'string' }, help: { type: 'boolean', default: false } } });
-  const count = (v: string | undefined, fallback: number, max: number, flag: string) => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${flag}: expected an integer 1-${max}, got "${v}"`);
-    return n;
-  };
+  const count = intFlag;
   return {
     help: values.help === true,
     build: values['no-build'] !== true,

@@ -14,6 +14,14 @@ export function parseFlags<T extends { help: boolean }>(argv: string[], parse: (
   return opts;
 }
 
+/** An integer flag 1..max, or the fallback when absent; a bad value throws naming the flag. */
+export function intFlag(v: string | undefined, fallback: number, max: number, flag: string): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${flag}: expected an integer 1-${max}, got "${v}"`);
+  return n;
+}
+
 /** Run a bench's main: its result is the exit code; a throw is logged and exits 1. */
 export function runMain(main: (argv: string[]) => Promise<number>, log: (msg: string) => void): void {
   main(process.argv.slice(2)).then(

@@ -13,6 +13,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { killNamespaceProcesses } from '../../src/app/lab/system.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const AGENT = fileURLToPath(new URL('./flood-agent.ts', import.meta.url));
@@ -58,25 +59,6 @@ export async function floodUnsupported(): Promise<string | undefined> {
   return undefined;
 }
 
-async function killAllIn(ns: string): Promise<void> {
-  // A namespace with processes in it outlives `ip netns del`: kill them by pid, bounded.
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const pids = (await run('ip', ['netns', 'pids', ns]).catch(() => ''))
-      .split(/\s+/)
-      .map(Number)
-      .filter((pid) => Number.isInteger(pid) && pid > 0 && pid !== process.pid);
-    if (pids.length === 0) return;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export async function createFloodNet(): Promise<FloodNet> {
   const tag = randomBytes(3).toString('hex');
   const halo = `halo-fl${tag}-h`;
@@ -92,7 +74,7 @@ export async function createFloodNet(): Promise<FloodNet> {
     spoofPrefix: 9,
     async destroy() {
       for (const ns of [client, halo]) {
-        await killAllIn(ns);
+        await killNamespaceProcesses(ns).catch(() => undefined);
         await run('ip', ['netns', 'del', ns]).catch(() => undefined);
       }
     },

@@ -45,10 +45,11 @@ describe('logs control message', () => {
 
   it('fields are what JSON carries on: 1e999 arrives as null and -0 as 0, so a relayed line equals the one received (found by fuzzing)', () => {
     const raw = `{"type":"logs","lines":[{"node":"lb1","boot":1,"seq":1,"at":1,"level":"info","message":"m","fields":{"big":1e999,"z":-0}}]}`;
-    const parsed = parseControl(raw) as { lines: LogLine[] };
+    const parsed = parseControl(raw);
+    if (parsed.type !== 'logs') throw new Error(`expected a logs message, got ${parsed.type}`);
     expect(parsed.lines[0]?.fields).toEqual({ big: null, z: 0 });
     expect(Object.is(parsed.lines[0]?.fields['z'], 0)).toBe(true);
-    expect(parseControl(encodeControl(parsed as Parameters<typeof encodeControl>[0]))).toEqual(parsed);
+    expect(parseControl(encodeControl(parsed))).toEqual(parsed);
   });
 
   it('an unknown message type, or any other bad control message, is not a logs error (the link is reset for those)', () => {
