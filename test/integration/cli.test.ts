@@ -46,7 +46,7 @@ describe('halo CLI', () => {
       expect(r.code, `${f}: ${r.out}`).toBe(0);
     }
     const pair = await exitOf(['validate', '--config', 'deploy/examples/pair-lb2.yaml']);
-    expect(pair.out).toContain('cluster 4242 on eth0, priority 100, adverts every 50 ms (multicast), VIP 10.0.0.100/24, tables replicated on port 7947');
+    expect(pair.out).toContain('cluster 4242 on eth0, priority 100, adverts every 40 ms (multicast), VIP 10.0.0.100/24, tables replicated on port 7947');
   });
 
   it('validate names the cluster problems by path', async () => {
