@@ -238,6 +238,9 @@ export async function run(opts: RandomFaultsOptions): Promise<ScenarioResult> {
         }
         if (arp !== converged.master) violate({ check: 'arp_wrong', cycle: p.cycle, message: `the client's ARP entry for the VIP names ${arp ?? 'no lab node'}, the master is ${converged.master}` });
         const now = await persistentRound();
+        // A health check in flight during the fault may mark a backend down after the heal,
+        // while the round runs: read the master's log as of the round's end.
+        pollLogs();
         const moved = [...now].filter(([s, b]) => b !== undefined && b !== sticky.get(s));
         const lost = [...now].filter(([, b]) => b === undefined).map(([s]) => s);
         if (lost.length > 0) violate({ check: 'client_unserved', cycle: p.cycle, message: `${lost.length} persistent clients got no answer after convergence: ${lost.slice(0, 5).join(', ')}` });
