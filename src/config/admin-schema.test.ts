@@ -1,5 +1,5 @@
+import { problems } from '../../test/helpers/config-problems.js';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../core/errors.js';
 import { parseConfig } from './load.js';
 import { dialHost, isLoopbackAddress, parseAdminListen } from './admin-schema.js';
 
@@ -8,15 +8,6 @@ services:
   - { name: web, mode: tcp, listen: { port: 8080 }, backends: [{ name: a, address: 127.0.0.1, port: 9001 }] }
 ${admin}`;
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return [...(err as ConfigError).problems];
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 describe('admin config', () => {
   it('defaults to loopback 9797 with no token', () => {

@@ -1,16 +1,8 @@
+import { problems } from '../../test/helpers/config-problems.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors.js';
 import { parseConfig } from './load.js';
 
-function problems(text: string): string[] {
-  try {
-    parseConfig(text);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return [...(err as ConfigError).problems];
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 const base = (extra = '', backendExtra = '') => `
 services:

@@ -1,7 +1,7 @@
+import { thrown } from '../../../test/helpers/thrown.js';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.js';
 import type { ServiceConfig } from '../../config/schema.js';
-import { HaloError } from '../errors.js';
 import {
   SUMMARY_MAX_BYTES,
   canonicalJson,
@@ -34,15 +34,6 @@ function withWeb(change: Partial<DigestService>): DigestService[] {
   return [{ ...WEB, ...change }, API];
 }
 
-function thrown(fn: () => unknown): HaloError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HaloError) return err;
-    throw err;
-  }
-  throw new Error('expected a HaloError, nothing was thrown');
-}
 
 /** Round trip through JSON, as the summary travels. */
 function wire(s: CanonicalSummary): unknown {

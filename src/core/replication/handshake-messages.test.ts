@@ -1,6 +1,6 @@
+import { thrown } from '../../../test/helpers/thrown.js';
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { HaloError } from '../errors.js';
 import { configDigest } from './config-digest.js';
 import {
   CLOSE_CODES,
@@ -23,15 +23,6 @@ const ND = 'a'.repeat(64);
 const NL = 'b'.repeat(64);
 const CLUSTER = '42';
 
-function thrown(fn: () => unknown): HaloError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HaloError) return err;
-    throw err;
-  }
-  throw new Error('expected a HaloError, nothing was thrown');
-}
 
 const config = configDigest([{ name: 'web', mode: 'http', persistence: { type: 'cookie', ttl_ms: 60_000 }, backends: [{ name: 'be1', address: '10.0.0.1', port: 80 }], pools: [] }]);
 

@@ -1,19 +1,10 @@
+import { thrown } from '../../../test/helpers/thrown.js';
 import { describe, expect, it } from 'vitest';
-import { HaloError } from '../errors.js';
 import { CONTROL_MAX_BYTES, encodeControl, parseControl } from './handshake-messages.js';
 import { encodeLogBatches, isLogsParseError, LOG_FIELDS_MAX_BYTES, LOG_MESSAGE_MAX_CHARS, LOGS_MAX_BYTES, LOGS_MAX_LINES, logLine, type LogLine } from './log-messages.js';
 
 const line = (over: Partial<LogLine> = {}): LogLine => ({ node: 'lb1', boot: 1_764_255_000_000, seq: 1, at: 1_764_255_012_345, level: 'info', message: 'state_change', fields: { state: 'MASTER', component: 'election' }, ...over });
 
-function thrown(fn: () => unknown): HaloError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HaloError) return err;
-    throw err;
-  }
-  throw new Error('expected a HaloError, nothing was thrown');
-}
 
 const text = (lines: unknown[], extra: Record<string, unknown> = {}) => JSON.stringify({ type: 'logs', lines, ...extra });
 
