@@ -18,7 +18,7 @@ import type { ProcessGroup } from './procs.js';
 export const SCENARIOS = ['sigterm', 'sigkill', 'linkdown', 'partition'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
-export const SYSTEM_IDS = ['halo', 'halo-fast', 'halo-100', 'halo-1s', 'keepalived', 'keepalived-1s'] as const;
+export const SYSTEM_IDS = ['halo', 'halo-fast', 'halo-100', 'halo-100-rfc', 'halo-1s', 'keepalived', 'keepalived-1s'] as const;
 export type SystemId = (typeof SYSTEM_IDS)[number];
 
 export interface SystemSpec {
@@ -27,6 +27,8 @@ export interface SystemSpec {
   advertIntervalMs: number;
   /** halo: cluster.down_adverts when not the default (the profiles compared with keepalived keep RFC 5798's 3) */
   downAdverts?: number;
+  /** halo: cluster.skew when not the default (relative) */
+  skew?: 'rfc';
   /** for tables: what runs and how it is set */
   label: string;
 }
@@ -35,6 +37,7 @@ export const SYSTEMS: Record<SystemId, SystemSpec> = {
   halo: { id: 'halo', kind: 'halo', advertIntervalMs: 40, label: 'halo (defaults: adverts 40 ms, 5 missed)' },
   'halo-fast': { id: 'halo-fast', kind: 'halo', advertIntervalMs: 20, downAdverts: 3, label: 'halo, fast profile (adverts 20 ms, 3 missed)' },
   'halo-100': { id: 'halo-100', kind: 'halo', advertIntervalMs: 100, downAdverts: 3, label: 'halo, adverts 100 ms, 3 missed (as keepalived)' },
+  'halo-100-rfc': { id: 'halo-100-rfc', kind: 'halo', advertIntervalMs: 100, downAdverts: 3, skew: 'rfc', label: "halo, adverts 100 ms, 3 missed, skew rfc (keepalived's timers exactly)" },
   'halo-1s': { id: 'halo-1s', kind: 'halo', advertIntervalMs: 1000, downAdverts: 3, label: 'halo, adverts 1 s, 3 missed (as keepalived)' },
   keepalived: { id: 'keepalived', kind: 'keepalived', advertIntervalMs: 100, label: 'keepalived, advert_int 0.1' },
   'keepalived-1s': { id: 'keepalived-1s', kind: 'keepalived', advertIntervalMs: 1000, label: 'keepalived, advert_int 1 (its default)' },
@@ -64,8 +67,14 @@ export class SystemUnderTest {
         ? new Lab({
             ...common,
             election: true,
-            ...(spec.advertIntervalMs !== 40 || spec.downAdverts !== undefined
-              ? { clusterOverrides: { advert_interval_ms: spec.advertIntervalMs, ...(spec.downAdverts !== undefined ? { down_adverts: spec.downAdverts } : {}) } }
+            ...(spec.advertIntervalMs !== 40 || spec.downAdverts !== undefined || spec.skew !== undefined
+              ? {
+                  clusterOverrides: {
+                    advert_interval_ms: spec.advertIntervalMs,
+                    ...(spec.downAdverts !== undefined ? { down_adverts: spec.downAdverts } : {}),
+                    ...(spec.skew !== undefined ? { skew: spec.skew } : {}),
+                  },
+                }
               : {}),
           })
         : new Lab({ ...common, election: false });

@@ -88,6 +88,12 @@ export const clusterSchema = z.strictObject({
    * losses in a row); 5 makes it about once in a month.
    */
   down_adverts: int(2, 100).default(5),
+  /**
+   * Skew_Time measured from the followed master's priority (relative) or from 256 as in
+   * RFC 5798 (rfc). Relative keeps the RFC's gaps between backups, so the same one wins,
+   * and drops the wait they all shared: (256 - master priority)/256 of an interval.
+   */
+  skew: oneOf(['relative', 'rfc'] as const).default('relative'),
   preempt: bool().default(true),
   /** how long a live lower-priority master is left in place before we preempt it */
   preempt_delay_ms: int(0, 3_600_000).default(0),

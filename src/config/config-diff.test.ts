@@ -76,7 +76,7 @@ describe('diffConfigs: election settings', () => {
 
   it('identity, transport, VIPs, intervals and tracked objects added need a restart: each path named with its values', () => {
     const next = config({
-      cluster: CLUSTER.replace('id: 7', 'id: 8').replace('interface: eth0', 'interface: eth1').replace('10.0.0.100/24', '10.0.0.101/24').replace('priority: 150', 'priority: 150\n  advert_interval_ms: 100').replace("scripts: [{ name: chk, command: [/bin/true], weight: -20 }]", "scripts: [{ name: chk, command: [/bin/true], weight: -20 }, { name: other, command: [/bin/true] }]"),
+      cluster: CLUSTER.replace('id: 7', 'id: 8').replace('interface: eth0', 'interface: eth1').replace('10.0.0.100/24', '10.0.0.101/24').replace('priority: 150', 'priority: 150\n  advert_interval_ms: 100\n  skew: rfc').replace("scripts: [{ name: chk, command: [/bin/true], weight: -20 }]", "scripts: [{ name: chk, command: [/bin/true], weight: -20 }, { name: other, command: [/bin/true] }]"),
     });
     const d = diffConfigs(config(), next);
     expect(d.electionLive).toEqual([]);
@@ -84,6 +84,7 @@ describe('diffConfigs: election settings', () => {
       'cluster.id: changed (7 -> 8): needs a restart',
       'cluster.interface: changed ("eth0" -> "eth1"): needs a restart',
       'cluster.advert_interval_ms: changed (40 -> 100): needs a restart',
+      'cluster.skew: changed ("relative" -> "rfc"): needs a restart',
       'cluster.vips: changed ([{"address":"10.0.0.100/24"}] -> [{"address":"10.0.0.101/24"}]): needs a restart',
       'cluster.track.scripts[other] added: added: needs a restart',
     ]);

@@ -27,6 +27,13 @@ describe('parseConfig', () => {
     expect(Object.isFrozen(svc.backends[0])).toBe(true);
   });
 
+  it('cluster.skew: relative by default, rfc on request, anything else named by path', () => {
+    const cluster = (extra: string) => base(`cluster:\n  id: 1\n  key_env: K\n  interface: eth0\n  vips: [{ address: 10.0.0.100/24 }]\n${extra}`);
+    expect(parseConfig(cluster('')).cluster?.skew).toBe('relative');
+    expect(parseConfig(cluster('  skew: rfc\n')).cluster?.skew).toBe('rfc');
+    expect(problems(cluster('  skew: none\n'))).toEqual(['cluster.skew: expected one of relative, rfc, got "none"']);
+  });
+
   it('names the path and the expected value of a bad port', () => {
     expect(problems(base('', '').replace('port: 9001', 'port: "80x"'))).toEqual(['services[0].backends[0].port: expected an integer 1-65535, got "80x"']);
     expect(problems(base().replace('port: 9002', 'port: 70000'))).toEqual(['services[0].backends[1].port: expected an integer 1-65535, got 70000']);

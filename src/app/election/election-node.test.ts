@@ -77,24 +77,26 @@ describe('ElectionNode over an in-memory bus', () => {
     const { bus, lines, lb2 } = await settledPair();
     // The master's process dies: its adverts stop, nothing else is said.
     for (const m of bus.members) if (m.address === '10.0.0.11') m.open = false;
-    await vi.advanceTimersByTimeAsync(300);
+    // The last advert went out at most 100 ms ago.
+    await vi.advanceTimersByTimeAsync(219);
     expect(lb2.node.state).toBe('BACKUP');
-    // Master_Down_Interval = 3 x 100 + (256 - 100) x 100 / 256 = 360.9 ms after the last advert.
-    await vi.advanceTimersByTimeAsync(100);
+    // Master_Down_Interval with the default relative skew, measured from lb1's 150:
+    // 3 x 100 + (150 - 100) x 100 / 256 = 319.5 ms after the last advert (RFC: 360.9).
+    await vi.advanceTimersByTimeAsync(101);
     expect(lb2.node.state).toBe('MASTER');
     expect(lb2.ops.slice(0, 2)).toEqual(['add', 'garp:became master']);
     const t = lines.find((l) => l.event === 'takeover' && l.fields['node'] === 'lb2');
     expect(t?.fields['timeline_from']).toBe('last advert');
-    expect(t?.fields['detected_ms']).toBeGreaterThanOrEqual(360);
-    expect(t?.fields['detected_ms']).toBeLessThan(362);
+    expect(t?.fields['detected_ms']).toBeGreaterThanOrEqual(319.5);
+    expect(t?.fields['detected_ms']).toBeLessThan(321);
     expect(t?.fields['garp_sent_ms']).toBeGreaterThanOrEqual(t?.fields['vip_added_ms'] as number);
   });
 
   it('RFC 5798 6.4.3: shutdown sends priority 0, so the backup takes over after Skew_Time only; the VIP goes and the stop hook runs', async () => {
     const { lines, lb1, lb2 } = await settledPair();
     const stopped = lb1.node.shutdown('SIGTERM');
-    // Skew_Time for priority 100 at 100 ms: 60.9 ms.
-    await vi.advanceTimersByTimeAsync(60);
+    // Skew_Time for priority 100 at 100 ms, relative to lb1's 150: 19.5 ms (RFC: 60.9).
+    await vi.advanceTimersByTimeAsync(19);
     expect(lb2.node.state).toBe('BACKUP');
     await vi.advanceTimersByTimeAsync(2);
     expect(lb2.node.state).toBe('MASTER');
@@ -109,7 +111,7 @@ describe('ElectionNode over an in-memory bus', () => {
     const { lb1, lb2, timeline } = await settledPair({ handover_grace_ms: 150 });
     timeline.length = 0;
     const stopped = lb1.node.shutdown('SIGTERM');
-    await vi.advanceTimersByTimeAsync(62);
+    await vi.advanceTimersByTimeAsync(21);
     expect(lb2.node.state).toBe('MASTER');
     expect(timeline).toEqual(['lb1:stop-garp', 'lb2:add', 'lb2:garp:became master']);
     await vi.advanceTimersByTimeAsync(140);

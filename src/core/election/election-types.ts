@@ -44,6 +44,7 @@
  */
 
 import { ipv4ToUint32 } from './advert.js';
+import type { SkewMode } from './timers.js';
 
 export type ElectionState = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT';
 
@@ -57,6 +58,11 @@ export interface ElectionOptions {
   intervalMs: number;
   /** Missed adverts before a backup takes over (RFC 5798 fixes 3). */
   downAdverts?: number;
+  /**
+   * How Skew_Time is measured (timers.ts): 'rfc' from 256 (the default here, RFC 5798
+   * 6.1), 'relative' from the priority of the master being timed (halo's config default).
+   */
+  skew?: SkewMode;
   /** Take over from a live master with a lower priority (default true). */
   preempt?: boolean;
   /** How long a lower-priority live master is tolerated before we preempt it (default 0). */

@@ -25,7 +25,7 @@ import type {
 import { HOLD_PRIORITY, isValidAdvert, toKnown } from './election-types.js';
 import { ipv4ToUint32 } from './advert.js';
 import { PriorityState } from './priority-state.js';
-import { DEFAULT_DOWN_ADVERTS, masterDownInterval, skewTime } from './timers.js';
+import { DEFAULT_DOWN_ADVERTS, RFC_SKEW_REFERENCE, masterDownInterval, skewTime, type SkewMode } from './timers.js';
 
 export type * from './election-types.js';
 
@@ -36,6 +36,7 @@ export class ElectionStateMachine {
   readonly address: string;
   readonly intervalMs: number;
   readonly downAdverts: number;
+  readonly skew: SkewMode;
 
   readonly #addr: number;
   #state: ElectionState = 'INIT';
@@ -77,6 +78,8 @@ export class ElectionStateMachine {
     this.intervalMs = opts.intervalMs;
     this.#masterAdverIntervalMs = opts.intervalMs;
     this.downAdverts = downAdverts;
+    if (opts.skew !== undefined && opts.skew !== 'rfc' && opts.skew !== 'relative') throw new RangeError(`skew must be 'rfc' or 'relative', got ${String(opts.skew)}`);
+    this.skew = opts.skew ?? 'rfc';
     this.#synced = opts.synced ?? true;
   }
 
@@ -204,7 +207,7 @@ export class ElectionStateMachine {
       return [];
     }
     if (this.#state !== 'BACKUP' || this.#master?.nodeId !== nodeId) return [];
-    const length = this.#masterAdverIntervalMs + skewTime(this.priority, this.#masterAdverIntervalMs);
+    const length = this.#masterAdverIntervalMs + this.#skewTime();
     if (now + length < this.#downAt()) {
       this.#downBase = now;
       this.#downKind = 'lost';
@@ -217,7 +220,7 @@ export class ElectionStateMachine {
   #backupAdvert(e: AdvertEvent, now: number): ElectionAction[] {
     if (e.priority === 0) {
       // The master is leaving: wait Skew_Time only, unless the timer would fire sooner anyway.
-      if (now + skewTime(this.priority, this.#masterAdverIntervalMs) < this.#downAt()) {
+      if (now + this.#skewTime() < this.#downAt()) {
         this.#downBase = now;
         this.#downKind = 'skew';
         this.#zeroFrom = e.from.nodeId;
@@ -418,10 +421,32 @@ export class ElectionStateMachine {
   }
 
   #downAt(): number {
-    const skew = skewTime(this.priority, this.#masterAdverIntervalMs);
+    const skew = this.#skewTime();
     const length =
-      this.#downKind === 'skew' ? skew : this.#downKind === 'lost' ? this.#masterAdverIntervalMs + skew : masterDownInterval(this.priority, this.#masterAdverIntervalMs, this.downAdverts);
+      this.#downKind === 'skew'
+        ? skew
+        : this.#downKind === 'lost'
+          ? this.#masterAdverIntervalMs + skew
+          : masterDownInterval(this.priority, this.#masterAdverIntervalMs, this.downAdverts, this.#skewReference());
     return this.#downBase + length;
+  }
+
+  #skewTime(): number {
+    return skewTime(this.priority, this.#masterAdverIntervalMs, this.#skewReference());
+  }
+
+  /**
+   * RFC 5798 measures Skew_Time from 256. Relative skew measures it from the priority of
+   * the master whose adverts the timer is counting (followed, or ignored to preempt it):
+   * every backup hears the same master, so the gaps between them, which decide who fires
+   * first, are the RFC's, and the offset they all shared is gone. Backups at or above
+   * that priority wait no skew and may collide; the master-vs-master rule (6.4.3) settles
+   * it, as it does for equal priorities. With no master heard yet, the RFC's 256.
+   */
+  #skewReference(): number {
+    if (this.skew === 'rfc') return RFC_SKEW_REFERENCE;
+    const p = this.#master?.priority ?? this.#ignored?.priority;
+    return p !== undefined && p >= 1 && p <= 255 ? p : RFC_SKEW_REFERENCE;
   }
 
   #clearBackup(): void {

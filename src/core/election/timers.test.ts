@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { DEFAULT_DOWN_ADVERTS, masterDownInterval, skewTime } from './timers.js';
+import { DEFAULT_DOWN_ADVERTS, RFC_SKEW_REFERENCE, masterDownInterval, skewTime } from './timers.js';
 
 describe('RFC 5798 6.1 timers', () => {
   it('6.1: Skew_Time = ((256 - priority) x interval) / 256', () => {
@@ -52,6 +52,28 @@ describe('RFC 5798 6.1 timers', () => {
   it('6.1: rejects down_adverts below 1 or not an integer', () => {
     for (const d of [0, -3, 2.5, Number.NaN]) {
       expect(() => masterDownInterval(100, 100, d)).toThrow(RangeError);
+    }
+  });
+
+  it('6.1 + relative skew (halo): measured from a reference, the gap between two priorities is the RFC one', () => {
+    expect(RFC_SKEW_REFERENCE).toBe(256);
+    expect(skewTime(100, 100, 256)).toBe(skewTime(100, 100));
+    expect(skewTime(100, 100, 150)).toBe(19.53125);
+    expect(masterDownInterval(100, 100, 3, 150)).toBe(300 + 19.53125);
+    for (const ref of [1, 100, 150, 200, 255, 256]) {
+      for (let p = 1; p < Math.min(ref, 255); p++) {
+        // What orders backups is the difference of their skews: the same whatever the reference.
+        expect(skewTime(p, 100, ref) - skewTime(p + 1, 100, ref)).toBeCloseTo(skewTime(p, 100) - skewTime(p + 1, 100), 12);
+      }
+    }
+  });
+
+  it('6.1 + relative skew (halo): at or above the reference no skew is waited; bad references are rejected', () => {
+    expect(skewTime(150, 100, 150)).toBe(0);
+    expect(skewTime(200, 100, 150)).toBe(0);
+    expect(masterDownInterval(200, 40, 5, 150)).toBe(200);
+    for (const r of [0, 257, 100.5, Number.NaN]) {
+      expect(() => skewTime(100, 100, r)).toThrow(/skew reference must be an integer from 1 to 256/);
     }
   });
 });

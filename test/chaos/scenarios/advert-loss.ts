@@ -144,7 +144,7 @@ export async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
       }
       const gapFigures: Record<string, string | number> = {};
       for (const [node, gs] of gaps) {
-        const mdi = nodeMasterDownMs(lab, node);
+        const mdi = nodeMasterDownMs(lab, node, master);
         const over = gs.filter((g) => g.ms > mdi);
         const clean = gs.filter((g) => g.missing === 0);
         Object.assign(gapFigures, {

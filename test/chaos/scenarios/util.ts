@@ -71,10 +71,15 @@ export function clusterConfig(lab: Lab, node: string): ClusterConfig {
   return cluster;
 }
 
-/** The node's own Master_Down_Interval (ms), from its config. */
-export function nodeMasterDownMs(lab: Lab, node: string): number {
+/**
+ * The node's own Master_Down_Interval (ms), from its config: while it follows `master`
+ * (relative skew, the default, is measured from the master's priority), or the RFC's,
+ * the longest it can be, when no master is named.
+ */
+export function nodeMasterDownMs(lab: Lab, node: string, master?: string): number {
   const c = clusterConfig(lab, node);
-  return masterDownInterval(c.priority, c.advert_interval_ms, c.down_adverts);
+  const reference = master !== undefined && c.skew === 'relative' ? clusterConfig(lab, master).priority : undefined;
+  return masterDownInterval(c.priority, c.advert_interval_ms, c.down_adverts, reference);
 }
 
 /** Every JSON line of a node's log so far (a line cut by a kill is skipped). */
