@@ -25,7 +25,8 @@ import type {
 import { HOLD_PRIORITY, isValidAdvert, toKnown } from './election-types.js';
 import { ipv4ToUint32 } from './advert.js';
 import { PriorityState } from './priority-state.js';
-import { DEFAULT_DOWN_ADVERTS, RFC_SKEW_REFERENCE, masterDownInterval, skewTime, type SkewMode } from './timers.js';
+import { MasterDownTimer } from './master-down-timer.js';
+import { DEFAULT_DOWN_ADVERTS, masterDownInterval, type SkewMode } from './timers.js';
 
 export type * from './election-types.js';
 
@@ -50,16 +51,8 @@ export class ElectionStateMachine {
   // MASTER
   #advertAt = 0;
 
-  // BACKUP: Master_Down_Timer = #downBase + (Master_Down_Interval or Skew_Time), derived
-  // on demand so a priority change re-times a running timer.
-  #masterAdverIntervalMs: number;
-  #downBase = 0;
-  #downKind: 'interval' | 'skew' | 'lost' = 'interval';
-  #zeroFrom: string | undefined;
-  #lostCause: string | undefined;
-  #master: KnownMaster | undefined;
-  /** Last lower-priority advert we discarded in order to preempt its sender. */
-  #ignored: KnownMaster | undefined;
+  // BACKUP
+  readonly #timer: MasterDownTimer;
   /** When we first became willing to preempt the current lower-priority master. */
   #preemptSince: number | undefined;
 
@@ -76,10 +69,10 @@ export class ElectionStateMachine {
     this.address = opts.address;
     this.#addr = addr;
     this.intervalMs = opts.intervalMs;
-    this.#masterAdverIntervalMs = opts.intervalMs;
     this.downAdverts = downAdverts;
     if (opts.skew !== undefined && opts.skew !== 'rfc' && opts.skew !== 'relative') throw new RangeError(`skew must be 'rfc' or 'relative', got ${String(opts.skew)}`);
     this.skew = opts.skew ?? 'rfc';
+    this.#timer = new MasterDownTimer({ intervalMs: opts.intervalMs, downAdverts, skew: this.skew });
     this.#synced = opts.synced ?? true;
   }
 
@@ -98,7 +91,7 @@ export class ElectionStateMachine {
 
   /** The earliest time the machine needs a timer event, or undefined if it needs none. */
   nextDeadline(): number | undefined {
-    const due = this.#state === 'MASTER' ? this.#advertAt : this.#state === 'BACKUP' ? this.#downAt() : undefined;
+    const due = this.#state === 'MASTER' ? this.#advertAt : this.#state === 'BACKUP' ? this.#timer.deadline(this.priority) : undefined;
     const hold = this.#prio.hold;
     return due === undefined || hold === undefined ? due : Math.min(due, hold.until);
   }
@@ -113,8 +106,8 @@ export class ElectionStateMachine {
       hold: this.#prio.hold,
       notReady: this.#notReady,
       faultReason: this.#faultReason,
-      master: this.#master === undefined ? undefined : { ...this.#master },
-      masterAdverIntervalMs: this.#masterAdverIntervalMs,
+      master: this.#timer.master === undefined ? undefined : { ...this.#timer.master },
+      masterAdverIntervalMs: this.#timer.adverIntervalMs,
       nextDeadline: this.nextDeadline(),
       dropped: { ...this.#dropped },
     };
@@ -176,7 +169,7 @@ export class ElectionStateMachine {
       this.#advertAt = now + this.intervalMs;
       out.push(this.#advert());
     }
-    if (this.#state === 'BACKUP' && now >= this.#downAt()) out.push(...this.#takeOver(now));
+    if (this.#state === 'BACKUP' && now >= this.#timer.deadline(this.priority)) out.push(...this.#takeOver(now));
     return out;
   }
 
@@ -195,36 +188,20 @@ export class ElectionStateMachine {
     return [];
   }
 
-  /**
-   * Not in RFC 5798: a hint that the followed master's process died. One more advert
-   * interval plus Skew_Time lets a master that is in fact alive prove it (its next advert
-   * restarts Master_Down_Timer as 6.4.2 says); a dead one is taken over well before
-   * Master_Down_Interval.
-   */
+  /** Not in RFC 5798: a hint that the followed master's process died (MasterDownTimer.masterLost). */
   #onMasterLost(nodeId: unknown, cause: unknown, now: number): ElectionAction[] {
     if (typeof nodeId !== 'string' || typeof cause !== 'string') {
       this.#dropped.invalid += 1;
       return [];
     }
-    if (this.#state !== 'BACKUP' || this.#master?.nodeId !== nodeId) return [];
-    const length = this.#masterAdverIntervalMs + this.#skewTime();
-    if (now + length < this.#downAt()) {
-      this.#downBase = now;
-      this.#downKind = 'lost';
-      this.#lostCause = cause;
-    }
+    if (this.#state === 'BACKUP' && this.#timer.master?.nodeId === nodeId) this.#timer.masterLost(now, this.priority, cause);
     return [];
   }
 
   /** RFC 5798 6.4.2, Backup receiving an ADVERTISEMENT. */
   #backupAdvert(e: AdvertEvent, now: number): ElectionAction[] {
     if (e.priority === 0) {
-      // The master is leaving: wait Skew_Time only, unless the timer would fire sooner anyway.
-      if (now + this.#skewTime() < this.#downAt()) {
-        this.#downBase = now;
-        this.#downKind = 'skew';
-        this.#zeroFrom = e.from.nodeId;
-      }
+      this.#timer.masterLeaving(now, this.priority, e.from.nodeId);
       return [];
     }
     if (!this.#wouldPreempt(e.priority)) {
@@ -233,12 +210,12 @@ export class ElectionStateMachine {
       this.#preemptSince ??= now;
       if (now - this.#preemptSince >= this.#prio.preemptDelayMs) {
         // Discard it, so Master_Down_Timer runs out and we take over.
-        this.#ignored = toKnown(e, now);
+        this.#timer.ignore(toKnown(e, now));
         return [];
       }
       // Still inside preempt_delay: follow this master like any other.
     }
-    this.#follow(toKnown(e, now));
+    this.#timer.follow(toKnown(e, now));
     return [];
   }
 
@@ -360,18 +337,9 @@ export class ElectionStateMachine {
 
   /** Master_Down_Timer fired: RFC 5798 6.4.2 "transition to the Master state". */
   #takeOver(now: number): ElectionAction[] {
-    let cause: string;
-    const ignored = this.#ignored;
-    if (ignored !== undefined && ignored.at >= this.#downBase) {
-      cause = `preempt: higher priority ${this.priority} > ${ignored.priority} of ${ignored.nodeId}${this.#prio.why()}`;
-    } else if (this.#downKind === 'skew') {
-      cause = `priority 0 from ${this.#zeroFrom ?? 'unknown'}`;
-    } else if (this.#downKind === 'lost' && this.#master !== undefined) {
-      cause = `master down: no advert for ${formatMs(now - this.#master.at)} ms (last from ${this.#master.nodeId}) after ${this.#lostCause ?? 'a sign it died'}`;
-    } else {
-      const last = this.#master === undefined ? '' : ` (last from ${this.#master.nodeId})`;
-      cause = `master down: no advert for ${formatMs(now - this.#downBase)} ms${last}`;
-    }
+    const ignored = this.#timer.ignoredSinceRestart;
+    let cause =
+      ignored !== undefined ? `preempt: higher priority ${this.priority} > ${ignored.priority} of ${ignored.nodeId}${this.#prio.why()}` : this.#timer.expiryCause(now);
     const degraded = !this.#synced || this.#notReady !== undefined;
     if (!this.#synced) cause += '; tables not synced';
     if (this.#notReady !== undefined) cause += `; data plane not ready: ${this.#notReady}`;
@@ -385,22 +353,11 @@ export class ElectionStateMachine {
 
   #enterBackup(now: number, cause: string, master?: KnownMaster): ElectionAction {
     const become = this.#become('BACKUP', cause);
+    this.#preemptSince = undefined;
     // Also resets Master_Adver_Interval to ours (RFC 5798 6.4.1) until a master tells us its own.
-    this.#clearBackup();
-    this.#downBase = now;
-    if (master !== undefined) this.#follow(master);
+    this.#timer.restart(now);
+    if (master !== undefined) this.#timer.follow(master);
     return become;
-  }
-
-  /** Accept an advert (RFC 5798 6.4.2): learn its interval and restart Master_Down_Timer from it. */
-  #follow(m: KnownMaster): void {
-    this.#master = m;
-    this.#masterAdverIntervalMs = m.intervalMs;
-    this.#downBase = m.at;
-    this.#downKind = 'interval';
-    this.#zeroFrom = undefined;
-    this.#lostCause = undefined;
-    this.#ignored = undefined;
   }
 
   /**
@@ -409,54 +366,19 @@ export class ElectionStateMachine {
    * as if we had accepted it then; otherwise the timer would fire on a live master.
    */
   #reassessPreempt(): void {
-    const ignored = this.#ignored;
-    if (ignored !== undefined && ignored.at >= this.#downBase && !this.#wouldPreempt(ignored.priority)) {
-      this.#follow(ignored);
-    }
-    if (this.#master !== undefined && !this.#wouldPreempt(this.#master.priority)) this.#preemptSince = undefined;
+    const ignored = this.#timer.ignoredSinceRestart;
+    if (ignored !== undefined && !this.#wouldPreempt(ignored.priority)) this.#timer.follow(ignored);
+    const master = this.#timer.master;
+    if (master !== undefined && !this.#wouldPreempt(master.priority)) this.#preemptSince = undefined;
   }
 
   #wouldPreempt(theirPriority: number): boolean {
     return this.#prio.preempts(theirPriority, this.#synced && this.#notReady === undefined);
   }
 
-  #downAt(): number {
-    const skew = this.#skewTime();
-    const length =
-      this.#downKind === 'skew'
-        ? skew
-        : this.#downKind === 'lost'
-          ? this.#masterAdverIntervalMs + skew
-          : masterDownInterval(this.priority, this.#masterAdverIntervalMs, this.downAdverts, this.#skewReference());
-    return this.#downBase + length;
-  }
-
-  #skewTime(): number {
-    return skewTime(this.priority, this.#masterAdverIntervalMs, this.#skewReference());
-  }
-
-  /**
-   * RFC 5798 measures Skew_Time from 256. Relative skew measures it from the priority of
-   * the master whose adverts the timer is counting (followed, or ignored to preempt it):
-   * every backup hears the same master, so the gaps between them, which decide who fires
-   * first, are the RFC's, and the offset they all shared is gone. Backups at or above
-   * that priority wait no skew and may collide; the master-vs-master rule (6.4.3) settles
-   * it, as it does for equal priorities. With no master heard yet, the RFC's 256.
-   */
-  #skewReference(): number {
-    if (this.skew === 'rfc') return RFC_SKEW_REFERENCE;
-    const p = this.#master?.priority ?? this.#ignored?.priority;
-    return p !== undefined && p >= 1 && p <= 255 ? p : RFC_SKEW_REFERENCE;
-  }
-
   #clearBackup(): void {
-    this.#master = undefined;
-    this.#ignored = undefined;
+    this.#timer.clear();
     this.#preemptSince = undefined;
-    this.#zeroFrom = undefined;
-    this.#lostCause = undefined;
-    this.#downKind = 'interval';
-    this.#masterAdverIntervalMs = this.intervalMs;
   }
 
   #become(state: ElectionState, cause: string, degraded = false): ElectionAction {
@@ -476,8 +398,4 @@ export class ElectionStateMachine {
     if (theirs !== this.#addr) return this.#addr - theirs;
     return this.nodeId < other.nodeId ? -1 : this.nodeId > other.nodeId ? 1 : 0;
   }
-}
-
-function formatMs(ms: number): string {
-  return String(Math.round(ms * 10) / 10);
 }
