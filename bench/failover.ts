@@ -101,9 +101,15 @@ function build(notes: string[]): void {
   notes.push(note);
 }
 
+/** What a failback window looked like, so a failed one can be told apart in the progress lines. */
+function windowDetail(o: NonNullable<RepResult['failback']>): string {
+  const at = o.windowAfterMs === undefined ? '' : ` from +${o.windowAfterMs} ms`;
+  return `${o.errors.join('/')}${at}, ${o.nodeBefore ?? '?'} -> ${o.nodeAfter ?? '?'}`;
+}
+
 function describe(r: RepResult): string {
   const t = r.takeover === undefined ? 'no takeover' : `outage ${r.takeover.ms} ms (${r.takeover.failures} failed${r.takeover.complete ? '' : ', gave up'})`;
-  const f = r.failback === undefined ? '' : `, failback ${r.failback.ms} ms (${r.failback.failures} failed${r.failback.complete ? '' : ', gave up'})`;
+  const f = r.failback === undefined ? '' : `, failback ${r.failback.ms} ms (${r.failback.failures} failed${r.failback.complete ? '' : ', gave up'}${r.failback.ms > 0 ? `: ${windowDetail(r.failback)}` : ''})`;
   const arp = r.arp === undefined ? '' : `, ARP -> ${r.arp.master} ${r.arp.toMasterMs === undefined ? 'never' : `after ${r.arp.toMasterMs} ms`}`;
   const vip = r.vipLeftOnFailedNode === true && r.scenario === 'sigkill' ? ', VIP left on lb1' : '';
   return `${t}${f}${arp}${vip}${r.failure !== undefined ? ` FAILED: ${r.failure}` : ''}`;

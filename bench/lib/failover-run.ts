@@ -33,6 +33,9 @@ export interface OutageRecord {
   windows: number;
   /** the longest window's errors, first one first */
   errors: string[];
+  /** who answered just before and just after the longest window */
+  nodeBefore?: string;
+  nodeAfter?: string;
   /** ms from the fault (or the restore) to the first success through the node that took over */
   servedAfterMs?: number;
   /** ms from the fault (or the restore) to the start of the longest window (its last success before) */
@@ -74,6 +77,8 @@ function record(o: Outage, complete: boolean, servedAt: number | undefined, from
     failures: o.failures,
     windows: o.windows,
     errors: o.longest?.errors ?? [],
+    ...(o.longest?.nodeBefore !== undefined ? { nodeBefore: o.longest.nodeBefore } : {}),
+    ...(o.longest?.nodeAfter !== undefined ? { nodeAfter: o.longest.nodeAfter } : {}),
     ...(servedAt !== undefined && from !== undefined ? { servedAfterMs: Math.round(servedAt - from) } : {}),
     ...(o.longest !== undefined && from !== undefined ? { windowAfterMs: Math.round(o.longest.start - from) } : {}),
   };

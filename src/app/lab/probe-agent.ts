@@ -30,6 +30,9 @@ export interface ProbeAgentSummary {
   durationMs: number;
 }
 
+/** A timer this late means the probe process was not running (CPU starvation, not the network). */
+const PROBE_STALL_MS = 15;
+
 function attempt(host: string, port: number, timeoutMs: number, t: number): Promise<ProbeSample> {
   const started = performance.now();
   return new Promise((resolve) => {
@@ -52,10 +55,25 @@ function attempt(host: string, port: number, timeoutMs: number, t: number): Prom
       });
     });
     // One deadline for the whole exchange (connect, answer, body), not per socket event.
-    const timer = setTimeout(() => {
-      finish({ ok: false, error: 'timeout' });
-      req.destroy();
-    }, timeoutMs);
+    // It counts only time this process ran: on a shared lab machine the probe itself can
+    // be starved (a node restarting beside it), and after such a stall its timer would run
+    // before the answer already waiting in the socket, or before the next round trip.
+    // A timer that fires late gives the stall back; the verdict waits for the poll phase.
+    let due = started + timeoutMs;
+    let timer: NodeJS.Timeout;
+    const check = () => {
+      const late = performance.now() - due;
+      if (late > PROBE_STALL_MS) {
+        due += late;
+        timer = setTimeout(check, late);
+        return;
+      }
+      setImmediate(() => {
+        finish({ ok: false, error: 'timeout' });
+        req.destroy();
+      });
+    };
+    timer = setTimeout(check, timeoutMs);
     req.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, error: e.code ?? e.message }));
     req.end();
   });
