@@ -3,7 +3,7 @@
  * A lab (src/app/lab) per system: halo at its defaults and at 100 ms adverts, and
  * keepalived moving the VIP in front of halo's data plane. On the master (lb1) each
  * repetition injects SIGTERM, SIGKILL, link down or a silent partition, measures the
- * outage a client opening a connection every 10 ms sees until lb2 serves, undoes the
+ * outage a client opening a connection every 5 ms sees until lb2 serves, undoes the
  * fault and measures the failback. Progress goes to stderr, the markdown report to
  * stdout; --write puts it in the "Failover" section of docs/benchmarks.md.
  * A benchmark, not a test: it asserts nothing, it reports.
@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { busyPercent, hasTool, loadLine, machineLine } from './lib/environment.js';
 import { renderSection, replaceFailoverSection, summarizeAll, renderTable, renderGoals, evaluateGoals } from './lib/failover-report.js';
 import { runRep, type RepOptions, type RepResult } from './lib/failover-run.js';
+import { PROBE_INTERVAL_MS } from './lib/failover-probe.js';
 import { SCENARIOS, SYSTEM_IDS, SYSTEMS, SystemUnderTest, type Scenario, type SystemId } from './lib/failover-systems.js';
 import { snapshotBuild, type Snapshot } from './lib/failover-snapshot.js';
 import { ProcessGroup, tail } from './lib/procs.js';
@@ -271,7 +272,7 @@ async function main(argv: string[]): Promise<number> {
 function method(reps: number): string {
   return [
     `Method: each system gets its own \`halo lab\` (network namespaces: a switch with a bridge, lb1 priority 150, lb2 priority 100, two backends, a client; VIP 10.77.0.100/24; halo's http service on :80 in front of both backends).`,
-    "The client opens a new connection to VIP:80 every 10 ms (100 ms timeout) and records which node answered.",
+    `The client opens a new connection to VIP:80 every ${PROBE_INTERVAL_MS} ms (100 ms timeout; a timeout counts only time the probe process ran) and records which node answered; one failed attempt reads as a window of about ${2 * PROBE_INTERVAL_MS} ms.`,
     `For each of ${reps} repetition(s), scenarios interleaved: wait until lb1 serves steadily (${REP_OPTIONS.servingMs} ms without a failure), inject the fault on lb1, wait until lb2 serves steadily (${REP_OPTIONS.stableMs} ms, at most ${REP_OPTIONS.recoverMs / 1000} s); the outage is the longest run of failed attempts (last success before it to first success after it).`,
     `Then undo the fault (start lb1 again / link up / heal) and measure the same until lb1 serves steadily again (at most ${REP_OPTIONS.failbackMs / 1000} s, ${REP_OPTIONS.healMs / 1000} s after a heal): the failback outage.`,
     'Faults: sigterm = `halo lab stop` (SIGTERM); sigkill = `halo lab kill` (SIGKILL); linkdown = lb1\'s bridge port down (carrier lost); partition = the bridge stops forwarding on lb1\'s port (carrier kept: both nodes end up master until the heal).',

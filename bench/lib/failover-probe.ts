@@ -1,6 +1,9 @@
+/** ms between the probe's attempts: one failed attempt then reads as a window of 2 x this. */
+export const PROBE_INTERVAL_MS = 5;
+
 /**
- * One repetition's client probe (the lab's: a new connection to VIP:80 every 10 ms,
- * 100 ms timeout) kept running in the background, with its samples collected as they
+ * One repetition's client probe (the lab's: a new connection to VIP:80 every
+ * PROBE_INTERVAL_MS, 100 ms timeout) kept running in the background, with its samples collected as they
  * arrive and a clock that says what time it is on the agent's side, so a fault injected
  * here can be placed among the samples.
  */
@@ -21,6 +24,7 @@ export class ProbeSession {
     this.#result = lab
       .probe({
         seconds: maxSeconds,
+        intervalMs: PROBE_INTERVAL_MS,
         stop: this.#stop.signal,
         onSample: (s) => {
           this.#clock.observe(s, performance.now());

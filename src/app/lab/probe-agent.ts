@@ -82,7 +82,8 @@ function attempt(host: string, port: number, timeoutMs: number, t: number): Prom
 export async function runProbeAgent(opts: ProbeAgentOptions): Promise<ProbeAgentSummary> {
   const interval = opts.intervalMs ?? 10;
   const timeout = opts.timeoutMs ?? 100;
-  const maxInFlight = opts.maxInFlight ?? 10;
+  // Enough that attempts timing out during an outage never crowd out a tick.
+  const maxInFlight = opts.maxInFlight ?? Math.ceil(timeout / interval) + 1;
   const t0 = performance.now();
   const pending = new Set<Promise<void>>();
   let attempts = 0;

@@ -16,6 +16,8 @@ export interface ProbeOptions {
   host: string;
   port: number;
   seconds: number;
+  /** ms between attempts (the agent's default: 10) */
+  intervalMs?: number;
   /** every sample as it arrives (completion order) */
   onSample?: (s: ProbeSample) => void;
   /** end early: the agent is told to stop and its samples so far are reported */
@@ -40,7 +42,7 @@ export function runProbe(opts: ProbeOptions): Promise<ProbeResult> {
   }
   const [cmd, ...cmdArgs] = opts.haloCommand;
   if (cmd === undefined) return Promise.reject(new HaloError('HALO_ERR_LAB', 'haloCommand is empty'));
-  const args = ['netns', 'exec', opts.namespace, cmd, ...cmdArgs, 'lab', 'probe-agent', '--target', `${opts.host}:${opts.port}`, '--seconds', String(opts.seconds)];
+  const args = ['netns', 'exec', opts.namespace, cmd, ...cmdArgs, 'lab', 'probe-agent', '--target', `${opts.host}:${opts.port}`, '--seconds', String(opts.seconds), ...(opts.intervalMs !== undefined ? ['--interval-ms', String(opts.intervalMs)] : [])];
   const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const samples: ProbeSample[] = [];
   let skipped = 0;

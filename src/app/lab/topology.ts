@@ -314,8 +314,8 @@ export class Lab {
     await tailLogs(sources, opts);
   }
 
-  /** New connections from the client namespace (to the VIP unless told otherwise) every 10 ms. */
-  async probe(opts: { seconds: number; host?: string; port?: number; onSample?: (s: ProbeSample) => void; stop?: AbortSignal }): Promise<ProbeResult> {
+  /** New connections from the client namespace (to the VIP unless told otherwise) every 10 ms, or `intervalMs`. */
+  async probe(opts: { seconds: number; host?: string; port?: number; intervalMs?: number; onSample?: (s: ProbeSample) => void; stop?: AbortSignal }): Promise<ProbeResult> {
     const state = this.state();
     return runProbe({
       namespace: this.#client(state).namespace,
@@ -323,6 +323,7 @@ export class Lab {
       host: opts.host ?? LAB_VIP,
       port: opts.port ?? LAB_HTTP_PORT,
       seconds: opts.seconds,
+      ...(opts.intervalMs !== undefined ? { intervalMs: opts.intervalMs } : {}),
       ...(opts.onSample !== undefined ? { onSample: opts.onSample } : {}),
       ...(opts.stop !== undefined ? { stop: opts.stop } : {}),
     });
